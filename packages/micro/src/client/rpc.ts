@@ -1,0 +1,284 @@
+/** The RPC client: discovery through the (cached) registry, selection, retries, deadlines. */
+import { Codecs, type Codec } from "../codec/codec.js";
+import { currentContext, normalizeMetadata, type Metadata } from "../context/context.js";
+import {
+  badRequest,
+  isRetryable,
+  MicroError,
+  serviceUnavailable,
+  timeout as timeoutError,
+} from "../errors/errors.js";
+import type { Broker } from "../broker/broker.js";
+import { CacheRegistry } from "../registry/cache.js";
+import type { Node, Registry, ServiceRecord } from "../registry/registry.js";
+import { filterNode, filterVersion, randomSelector, type Filter, type Selector } from "../selector/selector.js";
+import { HEADERS, type Connection, type Message, type Transport } from "../transport/transport.js";
+import { capitalize } from "../server/handler.js";
+import type { CallOptions, Client, ClientMiddleware, ClientOf, ClientRequest, PublishOptions, ResponseStream } from "./client.js";
+import { callHandle } from "./handle.js";
+import { Pool } from "./pool.js";
+
+export interface RpcClientOptions {
+  registry: Registry;
+  transport: Transport;
+  /** @default randomSelector() */
+  selector?: Selector;
+  broker?: Broker;
+  codecs?: Codecs;
+  /** Defaults for every call. */
+  callDefaults?: { timeout?: number; retries?: number };
+  middleware?: ClientMiddleware[];
+  /** Where outbound calls go instead of the target (the network proxy); see docs/network.md. */
+  proxy?: string;
+}
+
+const DEFAULT_TIMEOUT = 5000;
+const DEFAULT_RETRIES = 1;
+
+function backoff(attempt: number): number {
+  const base = Math.min(1000, 10 * 2 ** (attempt - 1));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class RpcClient implements Client {
+  private readonly registry: CacheRegistry;
+  private readonly selector: Selector;
+  private readonly codecs: Codecs;
+  private readonly pool: Pool;
+  private readonly chain: ClientMiddleware[];
+  private readonly timeout: number;
+  private readonly retries: number;
+
+  constructor(private readonly opts: RpcClientOptions) {
+    this.registry = opts.registry instanceof CacheRegistry ? opts.registry : new CacheRegistry(opts.registry);
+    this.selector = opts.selector ?? randomSelector();
+    this.codecs = opts.codecs ?? new Codecs();
+    this.pool = new Pool(opts.transport);
+    this.chain = [...(opts.middleware ?? [])];
+    this.timeout = opts.callDefaults?.timeout ?? DEFAULT_TIMEOUT;
+    this.retries = opts.callDefaults?.retries ?? DEFAULT_RETRIES;
+  }
+
+  use(mw: ClientMiddleware): void {
+    this.chain.push(mw);
+  }
+
+  call<T = unknown>(service: string, endpoint: string, req: unknown, o: CallOptions = {}): Promise<T> {
+    if (this.chain.length === 0) return this.unary(service, endpoint, req, o) as Promise<T>;
+    const r: ClientRequest = { service, endpoint, body: req, stream: false, options: { ...o } };
+    return this.through(r, () => this.unary(service, endpoint, r.body, r.options)) as Promise<T>;
+  }
+
+  stream<T = unknown>(service: string, endpoint: string, req: unknown, o: CallOptions = {}): ResponseStream<T> {
+    if (this.chain.length === 0) return this.openStream<T>(service, endpoint, req, o);
+    const r: ClientRequest = { service, endpoint, body: req, stream: true, options: { ...o } };
+    const p = this.through(r, async () => this.openStream<T>(service, endpoint, r.body, r.options)) as Promise<ResponseStream<T>>;
+    return lazyStream(p);
+  }
+
+  async publish(topic: string, msg: unknown, o: PublishOptions = {}): Promise<void> {
+    const broker = this.opts.broker;
+    if (!broker) throw serviceUnavailable("client", "no broker configured for publish");
+    const codec = this.codecs.default;
+    const ctx = currentContext();
+    const header: Metadata = { ...(ctx?.metadata ?? {}), ...normalizeMetadata(o.metadata) };
+    header["micro-topic"] = topic;
+    header[HEADERS.contentType] = codec.contentType;
+    const pubOpts = o.signal ? { signal: o.signal } : {};
+    await broker.publish(topic, { header, body: codec.encode(msg) }, pubOpts);
+  }
+
+  service<T>(name: string, handler?: string): ClientOf<T> {
+    const h = handler ?? capitalize(name.split(".").pop() ?? name);
+    return new Proxy({} as ClientOf<T>, {
+      get: (_t, prop) => {
+        if (typeof prop !== "string" || prop === "then") return undefined;
+        const endpoint = `${h}.${capitalize(prop)}`;
+        return (req: unknown, o?: CallOptions) =>
+          callHandle(
+            () => this.call(name, endpoint, req, o),
+            () => this.stream(name, endpoint, req, o),
+          );
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    await this.registry.close();
+  }
+
+  private through(r: ClientRequest, last: () => Promise<unknown>): Promise<unknown> {
+    const dispatch = (i: number): Promise<unknown> => (i === this.chain.length ? last() : this.chain[i]!(r, () => dispatch(i + 1)));
+    return dispatch(0);
+  }
+
+  private message(service: string, endpoint: string, req: unknown, o: CallOptions, remaining: number): { msg: Message; codec: Codec } {
+    const codec = o.contentType ? this.codecs.get(o.contentType) : this.codecs.default;
+    if (!codec) throw badRequest("client", `unsupported content type ${o.contentType}`);
+    const ctx = currentContext();
+    let header: Metadata;
+    if (ctx && Object.keys(ctx.metadata).length > 0) header = { ...ctx.metadata };
+    else header = {};
+    if (o.metadata) for (const k in o.metadata) header[k.toLowerCase()] = String(o.metadata[k]);
+    header[HEADERS.service] = service;
+    header[HEADERS.endpoint] = endpoint;
+    header[HEADERS.contentType] = codec.contentType;
+    header[HEADERS.timeout] = String(remaining);
+    return { msg: { header, body: codec.encode(req) }, codec };
+  }
+
+  private filters(o: CallOptions): Filter[] | undefined {
+    if (!o.node && !o.version && !o.filters) return undefined;
+    const f: Filter[] = [...(o.filters ?? [])];
+    if (o.version) f.push(filterVersion(o.version));
+    if (o.node) f.push(filterNode(o.node));
+    return f;
+  }
+
+  /** Resolves the nodes to try, in order. */
+  private async nodes(service: string, o: CallOptions): Promise<() => Node | undefined> {
+    if (o.address) {
+      let done = false;
+      const node: Node = { id: o.address, address: o.address };
+      return () => (done ? undefined : ((done = true), node));
+    }
+    let records: ServiceRecord[];
+    try {
+      records = await this.registry.lookup(service);
+    } catch (e) {
+      if (e instanceof MicroError && e.code === 404) throw new MicroError("go.micro.client", `service ${service} not found`, 404);
+      throw e;
+    }
+    const filters = this.filters(o);
+    const next = this.selector.select(records, filters ? { filters } : undefined);
+    return next;
+  }
+
+  private deadline(o: CallOptions): number {
+    const own = Date.now() + (o.timeout ?? this.timeout);
+    const parent = currentContext()?.deadline;
+    return parent !== undefined && parent < own ? parent : own;
+  }
+
+  private async unary(service: string, endpoint: string, req: unknown, o: CallOptions): Promise<unknown> {
+    const deadline = this.deadline(o);
+    const next = await this.nodes(service, o);
+    const retries = o.retries ?? this.retries;
+    let lastErr: unknown;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      const node = next();
+      if (!node) break;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw timeoutError("go.micro.client", `call to ${service} ${endpoint} timed out`);
+      const { msg, codec } = this.message(service, endpoint, req, o, remaining);
+      const ctrl = new AbortController();
+      const timer = setTimeout(() => ctrl.abort(timeoutError("go.micro.client", `call to ${service} ${endpoint} timed out after ${o.timeout ?? this.timeout} ms`)), remaining);
+      const onAbort = () => ctrl.abort(o.signal!.reason);
+      if (o.signal) {
+        if (o.signal.aborted) throw o.signal.reason;
+        o.signal.addEventListener("abort", onAbort, { once: true });
+      }
+      try {
+        const conn = await this.pool.get(this.opts.proxy ?? node.address, ctrl.signal);
+        const rsp = await conn.request(msg, { signal: ctrl.signal });
+        this.selector.mark(node);
+        return this.decode(rsp, codec);
+      } catch (e) {
+        lastErr = e;
+        if (!isRetryable(e) || ctrl.signal.aborted) throw e;
+        this.selector.mark(node, e);
+      } finally {
+        clearTimeout(timer);
+        o.signal?.removeEventListener("abort", onAbort);
+      }
+      if (attempt < retries) {
+        const wait = Math.min(backoff(attempt + 1), deadline - Date.now());
+        if (wait > 0) await sleep(wait);
+      }
+    }
+    if (lastErr) throw lastErr;
+    throw serviceUnavailable("go.micro.client", `service ${service}: no node available`);
+  }
+
+  private decode(rsp: Message, codec: Codec): unknown {
+    if (rsp.header[HEADERS.error] !== undefined) throw MicroError.parse(Buffer.from(rsp.body).toString("utf8"));
+    const c = rsp.header[HEADERS.contentType] ? (this.codecs.get(rsp.header[HEADERS.contentType]) ?? codec) : codec;
+    return c.decode(rsp.body);
+  }
+
+  private openStream<T>(service: string, endpoint: string, req: unknown, o: CallOptions): ResponseStream<T> {
+    const ctrl = new AbortController();
+    let cancelled = false;
+    const self = this;
+    async function* run(): AsyncGenerator<T> {
+      const deadline = self.deadline(o);
+      const next = await self.nodes(service, o);
+      const retries = o.retries ?? self.retries;
+      for (let attempt = 0; ; attempt++) {
+        const node = next();
+        if (!node) throw serviceUnavailable("go.micro.client", `service ${service}: no node available`);
+        const { msg, codec } = self.message(service, endpoint, req, o, Math.max(1, deadline - Date.now()));
+        let conn: Connection;
+        try {
+          conn = await self.pool.get(self.opts.proxy ?? node.address, ctrl.signal);
+        } catch (e) {
+          self.selector.mark(node, e);
+          if (isRetryable(e) && attempt < retries) continue;
+          throw e;
+        }
+        const s = conn.stream(msg, { signal: ctrl.signal });
+        let received = 0;
+        try {
+          for await (const m of s) {
+            received++;
+            yield self.decode(m, codec) as T;
+          }
+          self.selector.mark(node);
+          return;
+        } catch (e) {
+          // Only retry a stream that failed before it delivered anything.
+          if (received === 0 && isRetryable(e) && attempt < retries && !cancelled) {
+            self.selector.mark(node, e);
+            continue;
+          }
+          throw e;
+        } finally {
+          s.cancel();
+        }
+      }
+    }
+    const gen = run();
+    o.signal?.addEventListener("abort", () => ctrl.abort(o.signal!.reason), { once: true });
+    return Object.assign(gen, {
+      cancel: () => {
+        cancelled = true;
+        ctrl.abort();
+        void gen.return(undefined).catch(() => {});
+      },
+    }) as unknown as ResponseStream<T>;
+  }
+}
+
+function lazyStream<T>(p: Promise<ResponseStream<T>>): ResponseStream<T> {
+  let inner: ResponseStream<T> | undefined;
+  async function* run(): AsyncGenerator<T> {
+    inner = await p;
+    yield* inner;
+  }
+  const gen = run();
+  return Object.assign(gen, {
+    cancel: () => {
+      inner?.cancel();
+      void gen.return(undefined).catch(() => {});
+    },
+  }) as unknown as ResponseStream<T>;
+}
+
+export function rpcClient(opts: RpcClientOptions): RpcClient {
+  return new RpcClient(opts);
+}

@@ -1,0 +1,4 @@
+import { runEventsConformance } from "./conformance.js";
+import { memoryEvents } from "./memory.js";
+
+runEventsConformance({ name: "memory", create: () => memoryEvents() });

@@ -1,0 +1,150 @@
+/** An in-process transport: for tests and single-process apps. Messages are not copied. */
+import { AsyncQueue } from "../util/watcher.js";
+import {
+  transportError,
+  type CallTransportOptions,
+  type ClientStream,
+  type Connection,
+  type Listener,
+  type Message,
+  type ServerStream,
+  type StreamHandler,
+  type Transport,
+} from "./transport.js";
+
+class MemoryServerStream implements ServerStream {
+  private readonly ctrl = new AbortController();
+  ended = false;
+  constructor(
+    readonly request: Message,
+    private readonly onMessage: (m: Message) => void,
+    private readonly onEnd: (m?: Message) => void,
+  ) {}
+  readonly remote = "memory";
+  get signal(): AbortSignal {
+    return this.ctrl.signal;
+  }
+  abort(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.ctrl.abort(transportError(reason));
+  }
+  send(msg: Message): void {
+    if (!this.ended) this.onMessage(msg);
+  }
+  end(msg?: Message): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd(msg);
+  }
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Bound {
+  handler: StreamHandler;
+  live: Set<MemoryServerStream>;
+}
+
+export class MemoryTransport implements Transport {
+  readonly name = "memory";
+  private readonly listeners = new Map<string, Bound>();
+  private next = 1;
+
+  async listen(address: string, handler: StreamHandler): Promise<Listener> {
+    let addr = address;
+    if (!addr || addr.endsWith(":0") || addr === "memory") addr = `memory:${this.next++}`;
+    if (this.listeners.has(addr)) throw transportError(`address ${addr} in use`);
+    const bound: Bound = { handler, live: new Set() };
+    this.listeners.set(addr, bound);
+    return {
+      address: addr,
+      close: async () => {
+        this.listeners.delete(addr);
+        for (const s of bound.live) s.abort("listener closed");
+      },
+    };
+  }
+
+  async dial(address: string): Promise<Connection> {
+    if (!this.listeners.has(address)) throw transportError(`dial ${address}: no listener`);
+    return new MemoryConnection(address, this.listeners);
+  }
+}
+
+class MemoryConnection implements Connection {
+  closed = false;
+  constructor(
+    readonly address: string,
+    private readonly listeners: Map<string, Bound>,
+  ) {}
+
+  private bound(): Bound {
+    const b = this.listeners.get(this.address);
+    if (!b || this.closed) throw transportError(`connection to ${this.address} closed`);
+    return b;
+  }
+
+  request(msg: Message, o?: CallTransportOptions): Promise<Message> {
+    return new Promise<Message>((resolve, reject) => {
+      let b: Bound;
+      try {
+        b = this.bound();
+      } catch (e) {
+        return reject(e);
+      }
+      const s: MemoryServerStream = new MemoryServerStream(
+        msg,
+        () => {},
+        (m) => {
+          b.live.delete(s);
+          o?.signal?.removeEventListener("abort", onAbort);
+          resolve(m ?? { header: {}, body: new Uint8Array() });
+        },
+      );
+      const onAbort = () => {
+        b.live.delete(s);
+        reject(o!.signal!.reason);
+        s.abort("cancelled by the client");
+      };
+      if (o?.signal?.aborted) return reject(o.signal.reason);
+      o?.signal?.addEventListener("abort", onAbort, { once: true });
+      b.live.add(s);
+      s.signal.addEventListener("abort", () => reject(s.signal.reason), { once: true });
+      b.handler(s);
+    });
+  }
+
+  stream(msg: Message, o?: CallTransportOptions): ClientStream {
+    let s: MemoryServerStream | undefined;
+    const queue = new AsyncQueue<Message>(() => s?.abort("cancelled by the client"));
+    try {
+      const b = this.bound();
+      s = new MemoryServerStream(
+        msg,
+        (m) => queue.push(m),
+        (m) => {
+          b.live.delete(s!);
+          if (m) queue.push(m);
+          queue.end();
+        },
+      );
+      b.live.add(s);
+      s.signal.addEventListener("abort", () => queue.end(s!.signal.reason), { once: true });
+      o?.signal?.addEventListener("abort", () => queue.end(), { once: true });
+      b.handler(s);
+    } catch (e) {
+      queue.end(e);
+    }
+    return Object.assign(queue, { cancel: () => queue.end() }) as unknown as ClientStream;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+export function memoryTransport(): MemoryTransport {
+  return new MemoryTransport();
+}

@@ -1,0 +1,96 @@
+/**
+ * The transport moves messages between a client and a server. A call is a stream on a
+ * connection: the client sends the first message (its headers name the service and the
+ * endpoint), the server answers with one message (unary) or many (server streaming).
+ * Many calls share one connection at once.
+ */
+import { serviceUnavailable, type MicroError } from "../errors/errors.js";
+
+export interface Message {
+  /** Lower-case header names: micro-service, micro-endpoint, content-type, micro-error, ... */
+  header: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** Header names used on every transport (go-micro's, lower-cased). */
+export const HEADERS = {
+  service: "micro-service",
+  endpoint: "micro-endpoint",
+  contentType: "content-type",
+  error: "micro-error",
+  stream: "micro-stream",
+  id: "micro-id",
+  /** Time the caller still waits, in ms (relative: immune to clock skew). */
+  timeout: "micro-timeout",
+} as const;
+
+/** The server's view of one call. */
+export interface ServerStream {
+  /** The call's first message. */
+  readonly request: Message;
+  /** The peer's address, for logs. */
+  readonly remote: string;
+  /** Aborted when the client cancels the call or the connection drops. */
+  readonly signal: AbortSignal;
+  /** Sends one item of a streaming reply. Ignored once the stream ended. */
+  send(msg: Message): void;
+  /** Sends the final message (the reply of a unary call, or nothing) and ends the stream. */
+  end(msg?: Message): void;
+  /** Resolves when the peer can take more data (backpressure for streams). */
+  ready(): Promise<void>;
+}
+
+export type StreamHandler = (stream: ServerStream) => void;
+
+export interface Listener {
+  /** The address actually bound, `host:port` (port 0 resolved). */
+  readonly address: string;
+  /** Stops accepting and closes every connection. In-flight streams are aborted. */
+  close(): Promise<void>;
+}
+
+/** A client's view of a streaming call: the server's messages, in order. */
+export interface ClientStream extends AsyncIterable<Message> {
+  /** Cancels the call: the server's stream signal aborts. Idempotent. */
+  cancel(): void;
+}
+
+export interface CallTransportOptions {
+  signal?: AbortSignal;
+}
+
+export interface Connection {
+  readonly address: string;
+  readonly closed: boolean;
+  /**
+   * Sends one message and resolves with the reply. Rejects with a retryable 503
+   * MicroError when the connection fails before the reply arrives, and with the signal's
+   * reason when aborted (the server is told to cancel).
+   */
+  request(msg: Message, o?: CallTransportOptions): Promise<Message>;
+  /** Opens a server-streaming call. */
+  stream(msg: Message, o?: CallTransportOptions): ClientStream;
+  close(): Promise<void>;
+}
+
+export interface DialOptions {
+  /** @default 5000 */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface Transport {
+  /** "tcp", "http", "memory", ... (put in node metadata so callers pick the same). */
+  readonly name: string;
+  /** Listens on `host:port` (port 0: any free port) and calls `handler` for each call. */
+  listen(address: string, handler: StreamHandler): Promise<Listener>;
+  /** Opens a connection; rejects with a retryable 503 MicroError when unreachable. */
+  dial(address: string, o?: DialOptions): Promise<Connection>;
+}
+
+/** The error a caller sees when the peer is unreachable or the connection breaks. */
+export function transportError(detail: string, cause?: unknown): MicroError {
+  return serviceUnavailable("transport", detail, cause);
+}
+
+export { joinHostPort, splitHostPort } from "../util/address.js";

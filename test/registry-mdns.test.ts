@@ -51,10 +51,16 @@ function startPeer(name: string, id: string, ttl: number, watch?: string): Peer 
 }
 
 /** The next matching event, or a rejection after `ms`. */
-async function nextEvent(w: Watcher, pred: (e: RegistryEvent) => boolean, ms: number): Promise<RegistryEvent> {
+async function nextEvent(
+  w: Watcher,
+  pred: (e: RegistryEvent) => boolean,
+  ms: number,
+): Promise<RegistryEvent> {
   const it = w[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("no event in time")), ms)));
+  const deadline = new Promise<never>(
+    (_, rej) => (timer = setTimeout(() => rej(new Error("no event in time")), ms)),
+  );
   try {
     for (;;) {
       const r = await Promise.race([it.next(), deadline]);
@@ -67,7 +73,8 @@ async function nextEvent(w: Watcher, pred: (e: RegistryEvent) => boolean, ms: nu
 }
 
 const uniq = (p: string) => `${p}-${randomBytes(4).toString("hex")}`;
-const isDelete = (id: string) => (e: RegistryEvent) => e.action === "delete" && e.service.nodes[0]?.id === id;
+const isDelete = (id: string) => (e: RegistryEvent) =>
+  e.action === "delete" && e.service.nodes[0]?.id === id;
 
 describe("mdns registry across processes", () => {
   it("discovers a service in another process, which says goodbye on SIGTERM", async () => {
@@ -88,7 +95,10 @@ describe("mdns registry across processes", () => {
     // Long before the 60s TTL: the node went because of the goodbye.
     assert.ok(Date.now() - start < 5_000);
     assert.equal((await peer.exited).code, 0);
-    await assert.rejects(registry.getService(name), (e: unknown) => e instanceof MicroError && e.code === 404);
+    await assert.rejects(
+      registry.getService(name),
+      (e: unknown) => e instanceof MicroError && e.code === 404,
+    );
   });
 
   it("expires the node of a SIGKILL'd process after its TTL", async () => {
@@ -129,6 +139,9 @@ describe("mdns registry across processes", () => {
     assert.ok(names.includes(svc) && names.includes(other));
     for (const p of [a, b, c]) p.child.kill("SIGTERM");
     const exits = await Promise.all([a, b, c].map((p) => p.exited));
-    assert.deepEqual(exits.map((e) => e.code), [0, 0, 0]);
+    assert.deepEqual(
+      exits.map((e) => e.code),
+      [0, 0, 0],
+    );
   });
 });

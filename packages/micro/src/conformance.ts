@@ -6,3 +6,8 @@ export { runBrokerConformance } from "./broker/conformance.js";
 export type { BrokerConformanceOptions } from "./broker/conformance.js";
 export { runEventsConformance } from "./events/conformance.js";
 export type { EventsConformanceOptions } from "./events/conformance.js";
+export { runStoreConformance } from "./store/conformance.js";
+export type { StoreConformanceOptions } from "./store/conformance.js";
+export { runSyncConformance } from "./sync/conformance.js";
+export type { SyncConformanceOptions } from "./sync/conformance.js";
+export { runTransportConformance } from "./transport/conformance.js";

@@ -30,6 +30,8 @@ export type {
 export { MemoryRegistry, memoryRegistry } from "./registry/memory.js";
 export type { MemoryRegistryOptions } from "./registry/memory.js";
 export { CacheRegistry, cacheRegistry } from "./registry/cache.js";
+export { MdnsRegistry, mdnsRegistry } from "./registry/mdns.js";
+export type { MdnsRegistryOptions } from "./registry/mdns.js";
 
 export type { Selector, SelectorOptions, SelectOptions, Filter, Next } from "./selector/selector.js";
 export {
@@ -102,3 +104,6 @@ export type {
 export { memoryEvents, fileEvents, DEAD_LETTER_SUFFIX } from "./events/index.js";
 
 export type { StandardSchemaV1 } from "./schema/standard-schema.js";
+
+export * from "./store/index.js";
+export * from "./sync/index.js";

@@ -19,7 +19,13 @@ const sample: Message = {
   flags: FLAG_RESPONSE | FLAG_AUTHORITATIVE,
   questions: [{ name: "greeter.micro.", type: TYPES.PTR, class: CLASS_IN | CLASS_TOP_BIT }],
   answers: [
-    { name: "greeter.micro.", type: TYPES.PTR, class: CLASS_IN, ttl: 120, data: "node-1.greeter.micro." },
+    {
+      name: "greeter.micro.",
+      type: TYPES.PTR,
+      class: CLASS_IN,
+      ttl: 120,
+      data: "node-1.greeter.micro.",
+    },
     {
       name: "node-1.greeter.micro.",
       type: TYPES.SRV,
@@ -27,12 +33,26 @@ const sample: Message = {
       ttl: 120,
       data: { priority: 1, weight: 2, port: 8080, target: "node-1.greeter.micro." },
     },
-    { name: "node-1.greeter.micro.", type: TYPES.TXT, class: CLASS_IN, ttl: 120, data: ["a".repeat(255), "b", ""] },
+    {
+      name: "node-1.greeter.micro.",
+      type: TYPES.TXT,
+      class: CLASS_IN,
+      ttl: 120,
+      data: ["a".repeat(255), "b", ""],
+    },
   ],
-  authorities: [{ name: "x.micro.", type: 99, class: CLASS_IN, ttl: 7, data: new Uint8Array([1, 2, 3]) }],
+  authorities: [
+    { name: "x.micro.", type: 99, class: CLASS_IN, ttl: 7, data: new Uint8Array([1, 2, 3]) },
+  ],
   additionals: [
     { name: "node-1.greeter.micro.", type: TYPES.A, class: CLASS_IN, ttl: 0, data: "127.0.0.1" },
-    { name: "node-1.greeter.micro.", type: TYPES.AAAA, class: CLASS_IN, ttl: 4294967295, data: "fe80:0:0:0:0:0:0:1" },
+    {
+      name: "node-1.greeter.micro.",
+      type: TYPES.AAAA,
+      class: CLASS_IN,
+      ttl: 4294967295,
+      data: "fe80:0:0:0:0:0:0:1",
+    },
   ],
 };
 
@@ -49,7 +69,9 @@ describe("dns messages", () => {
 
   it("writes IPv6 addresses in their compressed and v4-mapped forms", () => {
     const rr = (data: string) => ({ name: "h.", type: TYPES.AAAA, class: CLASS_IN, ttl: 1, data });
-    const dec = decodeMessage(encodeMessage({ answers: [rr("::1"), rr("::ffff:127.0.0.1"), rr("2001:db8::8:1")] }));
+    const dec = decodeMessage(
+      encodeMessage({ answers: [rr("::1"), rr("::ffff:127.0.0.1"), rr("2001:db8::8:1")] }),
+    );
     assert.deepEqual(
       dec.answers.map((a) => a.data),
       ["0:0:0:0:0:0:0:1", "0:0:0:0:0:ffff:7f00:1", "2001:db8:0:0:0:0:8:1"],
@@ -57,8 +79,15 @@ describe("dns messages", () => {
   });
 
   it("refuses to encode over-long labels, TXT strings and bad addresses", () => {
-    assert.throws(() => encodeMessage({ questions: [{ name: `${"x".repeat(64)}.micro.`, type: 12, class: 1 }] }), isMalformed);
-    assert.throws(() => encodeMessage({ questions: [{ name: "a..b.", type: 12, class: 1 }] }), isMalformed);
+    assert.throws(
+      () =>
+        encodeMessage({ questions: [{ name: `${"x".repeat(64)}.micro.`, type: 12, class: 1 }] }),
+      isMalformed,
+    );
+    assert.throws(
+      () => encodeMessage({ questions: [{ name: "a..b.", type: 12, class: 1 }] }),
+      isMalformed,
+    );
     const txt = { name: "t.", type: TYPES.TXT, class: CLASS_IN, ttl: 1, data: ["x".repeat(256)] };
     assert.throws(() => encodeMessage({ answers: [txt] }), isMalformed);
     const a = { name: "t.", type: TYPES.A, class: CLASS_IN, ttl: 1, data: "not-an-ip" };
@@ -67,7 +96,8 @@ describe("dns messages", () => {
 
   it("rejects every truncation of a valid message with a DnsError", () => {
     const buf = encodeMessage(sample);
-    for (let n = 0; n < buf.length; n++) assert.throws(() => decodeMessage(buf.subarray(0, n)), isMalformed, `length ${n}`);
+    for (let n = 0; n < buf.length; n++)
+      assert.throws(() => decodeMessage(buf.subarray(0, n)), isMalformed, `length ${n}`);
   });
 
   it("never throws anything but a DnsError on corrupted bytes", () => {
@@ -99,7 +129,9 @@ describe("dns messages", () => {
   });
 
   it("rejects a record whose data overruns its stated length", () => {
-    const buf = encodeMessage({ answers: [{ name: "a.", type: TYPES.A, class: CLASS_IN, ttl: 1, data: "1.2.3.4" }] });
+    const buf = encodeMessage({
+      answers: [{ name: "a.", type: TYPES.A, class: CLASS_IN, ttl: 1, data: "1.2.3.4" }],
+    });
     const bad = Buffer.from(buf);
     bad.writeUInt16BE(3, bad.length - 6); // RDLENGTH 3 for an A record
     assert.throws(() => decodeMessage(bad), isMalformed);

@@ -32,7 +32,10 @@ export type ResourceRecord = RecordBase &
     | { type: typeof TYPES.A | typeof TYPES.AAAA; data: string }
     | { type: typeof TYPES.PTR; data: string }
     | { type: typeof TYPES.TXT; data: string[] }
-    | { type: typeof TYPES.SRV; data: { priority: number; weight: number; port: number; target: string } }
+    | {
+        type: typeof TYPES.SRV;
+        data: { priority: number; weight: number; port: number; target: string };
+      }
     | { type: number & {}; data: Uint8Array }
   );
 
@@ -159,7 +162,8 @@ function ipv6Bytes(ip: string): Uint8Array {
   const [head = "", tail] = s.split("::");
   const h = head ? head.split(":") : [];
   const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  const groups =
+    tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
   const out = Buffer.alloc(16);
   groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
   return out;
@@ -270,7 +274,11 @@ function readRecord(r: Reader): ResourceRecord {
     while (r.pos < end) strings.push(r.bytes(r.u8()).toString("utf8"));
     rec = { ...base, type, data: strings };
   } else if (type === TYPES.SRV) {
-    rec = { ...base, type, data: { priority: r.u16(), weight: r.u16(), port: r.u16(), target: r.name() } };
+    rec = {
+      ...base,
+      type,
+      data: { priority: r.u16(), weight: r.u16(), port: r.u16(), target: r.name() },
+    };
   } else {
     rec = { ...base, type, data: new Uint8Array(r.bytes(len)) };
   }
@@ -284,9 +292,18 @@ export function decodeMessage(buf: Buffer): Message {
   const flags = r.u16();
   const counts = [r.u16(), r.u16(), r.u16(), r.u16()] as const;
   // Each question needs at least 5 bytes and each record 11: refuse absurd counts up front.
-  if (counts[0] * 5 + (counts[1] + counts[2] + counts[3]) * 11 > buf.length) fail("counts exceed the message");
+  if (counts[0] * 5 + (counts[1] + counts[2] + counts[3]) * 11 > buf.length)
+    fail("counts exceed the message");
   const questions: Question[] = [];
-  for (let i = 0; i < counts[0]; i++) questions.push({ name: r.name(), type: r.u16(), class: r.u16() });
+  for (let i = 0; i < counts[0]; i++)
+    questions.push({ name: r.name(), type: r.u16(), class: r.u16() });
   const read = (n: number) => Array.from({ length: n }, () => readRecord(r));
-  return { id, flags, questions, answers: read(counts[1]), authorities: read(counts[2]), additionals: read(counts[3]) };
+  return {
+    id,
+    flags,
+    questions,
+    answers: read(counts[1]),
+    authorities: read(counts[2]),
+    additionals: read(counts[3]),
+  };
 }

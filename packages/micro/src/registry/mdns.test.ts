@@ -12,7 +12,12 @@ import type { Registry, RegistryEvent, ServiceRecord, Watcher } from "./registry
 const port = 40000 + Math.floor(Math.random() * 20000);
 const domain = `t${randomBytes(4).toString("hex")}`;
 // Tests always pin multicast to loopback, whatever MICRO_MDNS_INTERFACE says.
-const opts = (o: MdnsRegistryOptions = {}): MdnsRegistryOptions => ({ interface: "127.0.0.1", port, domain, ...o });
+const opts = (o: MdnsRegistryOptions = {}): MdnsRegistryOptions => ({
+  interface: "127.0.0.1",
+  port,
+  domain,
+  ...o,
+});
 const is404 = (e: unknown) => e instanceof MicroError && e.code === 404;
 
 /** Writes go to one registry, reads come from another: everything it sees crossed the wire. */
@@ -28,7 +33,12 @@ function pair(a: Registry, b: Registry): Registry {
   };
 }
 
-runRegistryConformance({ name: "mdns", create: () => mdnsRegistry(opts()), settle: 1000, minTTL: 300 });
+runRegistryConformance({
+  name: "mdns",
+  create: () => mdnsRegistry(opts()),
+  settle: 1000,
+  minTTL: 300,
+});
 runRegistryConformance({
   name: "mdns, two instances sharing discovery",
   create: () => pair(mdnsRegistry(opts()), mdnsRegistry(opts())),
@@ -74,7 +84,11 @@ describe("mdns registry", () => {
   it("carries a record that spans many TXT strings", async () => {
     const endpoints = Array.from({ length: 200 }, (_, i) => ({
       name: `Handler.Method${i}`,
-      request: { name: "Req", type: "Req", values: [{ name: `field${i}`, type: randomBytes(8).toString("hex") }] },
+      request: {
+        name: "Req",
+        type: "Req",
+        values: [{ name: `field${i}`, type: randomBytes(8).toString("hex") }],
+      },
       response: null,
       metadata: { description: randomBytes(16).toString("hex") },
     }));
@@ -146,13 +160,25 @@ describe("mdns registry", () => {
     const junk = [
       randomBytes(40),
       Buffer.from([0, 0, 0x84, 0, 0, 0, 0, 5, 0, 0, 0, 0]),
-      encodeMessage({ flags: FLAG_RESPONSE, answers: [{ name: fqdn, type: TYPES.TXT, class: CLASS_IN, ttl: 9, data: ["zz"] }] }),
       encodeMessage({
         flags: FLAG_RESPONSE,
-        answers: [{ name: fqdn, type: TYPES.TXT, class: CLASS_IN, ttl: 9, data: encodeTxt({ Service: name } as never) }],
+        answers: [{ name: fqdn, type: TYPES.TXT, class: CLASS_IN, ttl: 9, data: ["zz"] }],
+      }),
+      encodeMessage({
+        flags: FLAG_RESPONSE,
+        answers: [
+          {
+            name: fqdn,
+            type: TYPES.TXT,
+            class: CLASS_IN,
+            ttl: 9,
+            data: encodeTxt({ Service: name } as never),
+          },
+        ],
       }),
     ];
-    for (const b of junk) await new Promise<void>((res) => sock.send(b, port, "224.0.0.251", () => res()));
+    for (const b of junk)
+      await new Promise<void>((res) => sock.send(b, port, "224.0.0.251", () => res()));
     sock.close();
     await assert.rejects(r.getService(name), is404);
     await make().register(rec(name, `${name}-1`));
@@ -179,9 +205,16 @@ describe("mdns registry", () => {
     const w = r.watch();
     await r.close();
     assert.equal((await w[Symbol.asyncIterator]().next()).done, true);
-    await assert.rejects(r.getService("x"), (e: unknown) => e instanceof MicroError && e.code === 503);
+    await assert.rejects(
+      r.getService("x"),
+      (e: unknown) => e instanceof MicroError && e.code === 503,
+    );
     // The handle closes on the next turns of the loop.
-    for (let i = 0; i < 50 && process.getActiveResourcesInfo().filter((x) => x === "UDPWrap").length > before; i++) {
+    for (
+      let i = 0;
+      i < 50 && process.getActiveResourcesInfo().filter((x) => x === "UDPWrap").length > before;
+      i++
+    ) {
       await new Promise((res) => setImmediate(res));
     }
     assert.equal(process.getActiveResourcesInfo().filter((x) => x === "UDPWrap").length, before);

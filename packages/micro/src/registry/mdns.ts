@@ -83,11 +83,20 @@ export function decodeTxt(strings: string[]): MdnsTxt | undefined {
   try {
     const raw = inflateSync(Buffer.from(strings.join(""), "hex"), { maxOutputLength: 4 << 20 });
     const t = JSON.parse(raw.toString("utf8")) as Partial<MdnsTxt> | null;
-    if (!t || typeof t.Service !== "string" || !t.Service || typeof t.Version !== "string") return undefined;
-    const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, string>) : null);
+    if (!t || typeof t.Service !== "string" || !t.Service || typeof t.Version !== "string")
+      return undefined;
+    const obj = (v: unknown) =>
+      v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, string>) : null;
     const str = (v: unknown) => (typeof v === "string" ? v : undefined);
-    const eps = Array.isArray(t.Endpoints) ? t.Endpoints.filter((e) => typeof e?.name === "string") : null;
-    const out: MdnsTxt = { Service: t.Service, Version: t.Version, Endpoints: eps, Metadata: obj(t.Metadata) };
+    const eps = Array.isArray(t.Endpoints)
+      ? t.Endpoints.filter((e) => typeof e?.name === "string")
+      : null;
+    const out: MdnsTxt = {
+      Service: t.Service,
+      Version: t.Version,
+      Endpoints: eps,
+      Metadata: obj(t.Metadata),
+    };
     const sm = obj(t.ServiceMetadata);
     if (sm) out.ServiceMetadata = sm;
     if (str(t.Id)) out.Id = str(t.Id)!;
@@ -112,7 +121,8 @@ interface Instance {
 
 const keyOf = (name: string, version: string, id: string) => `${name}\n${version}\n${id}`;
 const validLabel = (s: string) => s.length > 0 && !s.includes(".") && Buffer.byteLength(s) <= 63;
-const nodeLabel = (id: string) => (validLabel(id) ? id : createHash("sha256").update(id).digest("hex").slice(0, 32));
+const nodeLabel = (id: string) =>
+  validLabel(id) ? id : createHash("sha256").update(id).digest("hex").slice(0, 32);
 
 function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(":");
@@ -157,10 +167,14 @@ export class MdnsRegistry implements Registry {
     this.timeout = opts.timeout ?? 200;
     this.recordTTL = opts.recordTTL ?? 120_000;
     this.probeTimeout = opts.probeTimeout ?? 1000;
-    if (!isIPv4(this.iface)) throw badRequest(ID, `interface must be an IPv4 address, not ${this.iface}`);
-    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) throw badRequest(ID, `bad port ${this.port}`);
-    if (!this.domain.split(".").every(validLabel)) throw badRequest(ID, `bad domain ${this.domain}`);
-    if (!(this.timeout >= 0 && this.recordTTL >= 1000 && this.probeTimeout > 0)) throw badRequest(ID, "bad timing options");
+    if (!isIPv4(this.iface))
+      throw badRequest(ID, `interface must be an IPv4 address, not ${this.iface}`);
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535)
+      throw badRequest(ID, `bad port ${this.port}`);
+    if (!this.domain.split(".").every(validLabel))
+      throw badRequest(ID, `bad domain ${this.domain}`);
+    if (!(this.timeout >= 0 && this.recordTTL >= 1000 && this.probeTimeout > 0))
+      throw badRequest(ID, "bad timing options");
   }
 
   private get loopbackOnly(): boolean {
@@ -182,7 +196,9 @@ export class MdnsRegistry implements Registry {
       try {
         return this.packet(inst, false);
       } catch (e) {
-        throw badRequest(ID, `cannot announce ${rec.name} over mdns: ${(e as Error).message}`, { cause: e });
+        throw badRequest(ID, `cannot announce ${rec.name} over mdns: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
     });
     instances.forEach((inst, i) => {
@@ -282,7 +298,9 @@ export class MdnsRegistry implements Registry {
       sock.on("error", () => undefined);
       const all = this.iface === "0.0.0.0";
       const addrs = all
-        ? Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((i) => i.family === "IPv4").map((i) => i.address))
+        ? Object.values(networkInterfaces()).flatMap((l) =>
+            (l ?? []).filter((i) => i.family === "IPv4").map((i) => i.address),
+          )
         : [this.iface];
       for (const a of addrs) {
         try {
@@ -303,7 +321,11 @@ export class MdnsRegistry implements Registry {
       this.socket = undefined;
       sock.close();
       if (e instanceof Error && e.name === "MicroError") throw e;
-      throw serviceUnavailable(ID, `cannot start mdns on ${this.iface}:${this.port}: ${String(e)}`, { cause: e });
+      throw serviceUnavailable(
+        ID,
+        `cannot start mdns on ${this.iface}:${this.port}: ${String(e)}`,
+        { cause: e },
+      );
     }
     this.warmUntil = Date.now() + this.timeout;
     this.query(`_services.${this.domain}.`);
@@ -334,7 +356,11 @@ export class MdnsRegistry implements Registry {
           resolve();
         },
       };
-      this.socket!.send(encodeMessage({ questions: [{ name, type: TYPES.PTR, class: CLASS_IN }] }), this.port, GROUP);
+      this.socket!.send(
+        encodeMessage({ questions: [{ name, type: TYPES.PTR, class: CLASS_IN }] }),
+        this.port,
+        GROUP,
+      );
     });
   }
 
@@ -343,10 +369,13 @@ export class MdnsRegistry implements Registry {
     if (!sock) return Promise.resolve();
     if (!to) {
       const now = Date.now();
-      if (this.echoes.size > 256) for (const [k, t] of this.echoes) if (t < now) this.echoes.delete(k);
+      if (this.echoes.size > 256)
+        for (const [k, t] of this.echoes) if (t < now) this.echoes.delete(k);
       this.echoes.set(buf.toString("latin1"), now + 5000);
     }
-    return new Promise((resolve) => sock.send(buf, to?.port ?? this.port, to?.address ?? GROUP, () => resolve()));
+    return new Promise((resolve) =>
+      sock.send(buf, to?.port ?? this.port, to?.address ?? GROUP, () => resolve()),
+    );
   }
 
   private query(name: string): void {
@@ -383,7 +412,11 @@ export class MdnsRegistry implements Registry {
   private packet(inst: Instance, goodbye: boolean): Buffer {
     const { record: r, fqdn } = inst;
     const node = r.nodes[0]!;
-    const ttlMs = goodbye ? 0 : inst.ttl > 0 ? Math.max(1, inst.expires - Date.now()) : this.recordTTL;
+    const ttlMs = goodbye
+      ? 0
+      : inst.ttl > 0
+        ? Math.max(1, inst.expires - Date.now())
+        : this.recordTTL;
     const ttl = goodbye ? 0 : Math.ceil(ttlMs / 1000);
     const d = this.domain;
     const txt: MdnsTxt = {
@@ -399,13 +432,32 @@ export class MdnsRegistry implements Registry {
     const { host, port } = splitAddress(node.address);
     const flush = CLASS_IN | CLASS_TOP_BIT;
     const answers: ResourceRecord[] = [
-      { name: `_services.${d}.`, type: TYPES.PTR, class: CLASS_IN, ttl, data: `${r.name}._services.${d}.` },
+      {
+        name: `_services.${d}.`,
+        type: TYPES.PTR,
+        class: CLASS_IN,
+        ttl,
+        data: `${r.name}._services.${d}.`,
+      },
       { name: `${r.name}.${d}.`, type: TYPES.PTR, class: CLASS_IN, ttl, data: fqdn },
-      { name: fqdn, type: TYPES.SRV, class: flush, ttl, data: { priority: 0, weight: 0, port, target: fqdn } },
+      {
+        name: fqdn,
+        type: TYPES.SRV,
+        class: flush,
+        ttl,
+        data: { priority: 0, weight: 0, port, target: fqdn },
+      },
       { name: fqdn, type: TYPES.TXT, class: flush, ttl, data: encodeTxt(txt) },
     ];
     const family = isIP(host);
-    if (family) answers.push({ name: fqdn, type: family === 4 ? TYPES.A : TYPES.AAAA, class: flush, ttl, data: host });
+    if (family)
+      answers.push({
+        name: fqdn,
+        type: family === 4 ? TYPES.A : TYPES.AAAA,
+        class: flush,
+        ttl,
+        data: host,
+      });
     return encodeMessage({ flags: FLAG_RESPONSE | FLAG_AUTHORITATIVE, answers });
   }
 
@@ -451,8 +503,10 @@ export class MdnsRegistry implements Registry {
     const srv = new Map<string, { port: number; target: string }>();
     const ips = new Map<string, string>();
     for (const r of rrs) {
-      if (r.type === TYPES.SRV) srv.set(r.name.toLowerCase(), r.data as { port: number; target: string });
-      else if (r.type === TYPES.A || r.type === TYPES.AAAA) ips.set(r.name.toLowerCase(), r.data as string);
+      if (r.type === TYPES.SRV)
+        srv.set(r.name.toLowerCase(), r.data as { port: number; target: string });
+      else if (r.type === TYPES.A || r.type === TYPES.AAAA)
+        ips.set(r.name.toLowerCase(), r.data as string);
     }
     for (const r of rrs) {
       if (r.type !== TYPES.TXT) continue;
@@ -461,7 +515,9 @@ export class MdnsRegistry implements Registry {
       if (!txt || !fqdn.endsWith(`.${txt.Service.toLowerCase()}.${d}.`)) continue;
       const s = srv.get(fqdn);
       const ip = s && ips.get(s.target.toLowerCase());
-      const address = txt.Address ?? (s && ip ? (ip.includes(":") ? `[${ip}]:${s.port}` : `${ip}:${s.port}`) : "");
+      const address =
+        txt.Address ??
+        (s && ip ? (ip.includes(":") ? `[${ip}]:${s.port}` : `${ip}:${s.port}`) : "");
       const id = txt.Id ?? fqdn.slice(0, fqdn.indexOf("."));
       if (!address) continue;
       const record: ServiceRecord = {
@@ -474,7 +530,14 @@ export class MdnsRegistry implements Registry {
       const key = keyOf(record.name, record.version, id);
       if (this.own.has(key)) continue;
       if (r.ttl === 0) this.drop(key);
-      else this.store({ key, fqdn, record: cloneRecord(record), expires: Date.now() + (txt.Ttl ?? r.ttl * 1000), ttl: 0 });
+      else
+        this.store({
+          key,
+          fqdn,
+          record: cloneRecord(record),
+          expires: Date.now() + (txt.Ttl ?? r.ttl * 1000),
+          ttl: 0,
+        });
     }
   }
 
@@ -483,7 +546,9 @@ export class MdnsRegistry implements Registry {
     const { name, version } = inst.record;
     let action: Action | undefined = "update";
     if (!old) {
-      const sibling = [...this.cache.values()].some((i) => i.record.name === name && i.record.version === version);
+      const sibling = [...this.cache.values()].some(
+        (i) => i.record.name === name && i.record.version === version,
+      );
       if (!sibling) action = "create";
     } else if (JSON.stringify(old.record) === JSON.stringify(inst.record)) action = undefined;
     this.cache.set(inst.key, inst);
@@ -536,7 +601,8 @@ export class MdnsRegistry implements Registry {
 
   private emit(action: Action, service: ServiceRecord): void {
     const ev: RegistryEvent = { action, service: cloneRecord(service), timestamp: Date.now() };
-    for (const w of this.watchers) if (w.service === undefined || w.service === service.name) w.q.push(ev);
+    for (const w of this.watchers)
+      if (w.service === undefined || w.service === service.name) w.q.push(ev);
   }
 }
 

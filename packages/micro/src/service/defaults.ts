@@ -7,6 +7,7 @@ import type { Broker } from "../broker/broker.js";
 import { httpBroker } from "../broker/http.js";
 import { memoryBroker } from "../broker/memory.js";
 import type { Logger } from "../logger/logger.js";
+import { mdnsRegistry } from "../registry/mdns.js";
 import { memoryRegistry } from "../registry/memory.js";
 import type { Registry } from "../registry/registry.js";
 import { createSelector, type Selector } from "../selector/selector.js";
@@ -17,10 +18,13 @@ import { badRequest } from "../errors/errors.js";
 
 type Factory<T, A extends unknown[]> = (...args: A) => T;
 
+const DEFAULT_REGISTRY = "mdns";
+
 /** Single-process defaults are shared within a process so in-memory services see each other. */
 let sharedMemory: { registry?: Registry; transport?: Transport; broker?: Broker } = {};
 
 export const REGISTRIES: Record<string, Factory<Registry, [Logger]>> = {
+  mdns: () => mdnsRegistry(),
   memory: () => (sharedMemory.registry ??= memoryRegistry()),
 };
 
@@ -72,6 +76,3 @@ export function envNumber(name: string, scale = 1): number | undefined {
   if (!Number.isFinite(n) || n < 0) throw badRequest("micro.defaults", `${name} must be a non-negative number, got "${v}"`);
   return n * scale;
 }
-
-// mdns becomes the default once it lands; until then, memory.
-const DEFAULT_REGISTRY = "memory";

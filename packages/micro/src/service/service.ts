@@ -59,7 +59,7 @@ export interface MessageInfo {
   metadata: Record<string, string>;
 }
 
-export type MessageHandler<T = unknown> = (payload: T, info: MessageInfo) => void | Promise<void>;
+export type MessageHandler<T = unknown> = (payload: T, info: MessageInfo) => unknown;
 
 export class Service {
   readonly name: string;

@@ -14,4 +14,3 @@ export type {
 export { MAX_KEY_BYTES, STORE_DEFAULTS } from "./store.js";
 export { memoryStore, type MemoryStoreOptions } from "./memory.js";
 export { fileStore, isFileStore, type FileStore, type FileStoreOptions, type RecoveryReport } from "./file.js";
-export { runStoreConformance, type StoreConformanceOptions } from "./conformance.js";

@@ -2,8 +2,8 @@
 // Each id is a directory of generation files: "<n>" holds the lease written by whoever created
 // generation n. Creating "<n+1>" is the compare-and-set: link(2) onto an existing name fails, so
 // exactly one process wins it. The highest generation is the current lease and is never deleted,
-// so generations only grow; a process whose new generation is not the highest (it decided on a
-// stale view) withdraws it. Older generations are removed by each winner.
+// so generations only grow. Generations are pruned once over a minute old; a process that
+// stalled that long and re-creates a pruned name sees older, higher generations and withdraws.
 import { randomUUID } from "node:crypto";
 import { link, mkdir, readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,6 +11,8 @@ import type { Current, Lease, Register } from "./lease.js";
 
 const GEN = /^\d+$/;
 const ignore = () => undefined;
+/** Generations (and stray temp files) older than this are deleted, in ms. */
+const PRUNE_AGE = 60_000;
 
 export class FileRegister implements Register {
   constructor(
@@ -67,19 +69,30 @@ export class FileRegister implements Register {
     } finally {
       await unlink(tmp).catch(ignore);
     }
+    const mine = join(d, String(gen));
     const { gens, tmps } = await this.gens(d);
-    if (gens.some((g) => g > gen)) {
-      await unlink(join(d, String(gen))).catch(ignore);
-      return undefined;
+    const higher = gens.filter((g) => g > gen);
+    if (higher.length > 0) {
+      // Ours is not the highest. Successors built on ours are newer than ours; a higher
+      // generation older than ours means we re-created a pruned name from a stale view.
+      const at = (await stat(mine).catch(ignore))?.mtimeMs ?? 0;
+      const times = await Promise.all(higher.map((g) => stat(join(d, String(g))).then((x) => x.mtimeMs, ignore)));
+      if (times.some((t) => t !== undefined && t < at)) {
+        await unlink(mine).catch(ignore);
+        return undefined;
+      }
     }
-    await Promise.all([
-      ...gens.filter((g) => g < gen).map((g) => unlink(join(d, String(g))).catch(ignore)),
-      // Leftovers of processes killed between writeFile and unlink.
-      ...tmps.map(async (t) => {
-        const s = await stat(join(d, t)).catch(ignore);
-        if (s && Date.now() - s.mtimeMs > 60_000) await unlink(join(d, t)).catch(ignore);
-      }),
-    ]);
+    // Prune old generations only once they are old, so a name is re-created only by a process
+    // that stalled for PRUNE_AGE between reading and writing (and that is caught above).
+    if (gens.length > 8 || tmps.length > 0) {
+      await Promise.all(
+        [...gens.filter((g) => g < gen).map(String), ...tmps].map(async (name) => {
+          const p = join(d, name);
+          const st = await stat(p).catch(ignore);
+          if (st && Date.now() - st.mtimeMs > PRUNE_AGE) await unlink(p).catch(ignore);
+        }),
+      );
+    }
     return String(gen);
   }
 }

@@ -3,4 +3,3 @@ export type { Leader, LeaderOptions, LeaderStatus, LockOptions, Sync, SyncOption
 export { LEADER_STATUS, SYNC_DEFAULTS } from "./sync.js";
 export { memorySync, type MemorySyncOptions } from "./memory.js";
 export { storeSync, type StoreSyncOptions } from "./store.js";
-export { runSyncConformance, type SyncConformanceOptions } from "./conformance.js";

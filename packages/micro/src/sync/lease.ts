@@ -94,7 +94,7 @@ export class LeaseSync implements Sync {
   async release(id: string, owner: string): Promise<boolean> {
     for (;;) {
       const cur = await this.register.get(id);
-      if (!cur || cur.lease.owner !== owner) { console.error("DBG", owner, JSON.stringify(cur), Date.now()); return !cur || !isLive(cur.lease, Date.now()); }
+      if (!cur || cur.lease.owner !== owner) return !cur || !isLive(cur.lease, Date.now());
       if (cur.lease.released) return true;
       const v = await this.register.cas(id, cur.version, { owner, expires: 0, released: true });
       if (v !== undefined) {
@@ -146,7 +146,7 @@ export class LeaseSync implements Sync {
       if (o.signal?.aborted) throw new MicroError(SYNC_ERROR_ID, "lock cancelled", 499, { cause: o.signal.reason });
       this.assertOpen();
       const r = await this.tryAcquire(id, owner, ttl);
-      if (r.version !== undefined) { console.error("ACQ", owner, r.version, Date.now()); return this.unlocker(id, owner); }
+      if (r.version !== undefined) return this.unlocker(id, owner);
       if (Date.now() >= deadline) throw timeout(SYNC_ERROR_ID, `lock ${id} is held`);
       await this.pause(id, this.delay(r.busy, deadline), o.signal);
     }

@@ -11,3 +11,4 @@ export type { StoreConformanceOptions } from "./store/conformance.js";
 export { runSyncConformance } from "./sync/conformance.js";
 export type { SyncConformanceOptions } from "./sync/conformance.js";
 export { runTransportConformance } from "./transport/conformance.js";
+export type { TransportConformanceOptions } from "./transport/conformance.js";

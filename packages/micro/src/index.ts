@@ -57,6 +57,8 @@ export { HEADERS } from "./transport/transport.js";
 export { TcpTransport, tcpTransport } from "./transport/tcp.js";
 export type { TcpTransportOptions } from "./transport/tcp.js";
 export { MemoryTransport, memoryTransport } from "./transport/memory.js";
+export { HttpTransport, httpTransport } from "./transport/http.js";
+export type { HttpTransportOptions } from "./transport/http.js";
 
 export type { Server, ServerMiddleware, ServerRequest } from "./server/server.js";
 export type { HandleOptions, EndpointOptions } from "./server/handler.js";

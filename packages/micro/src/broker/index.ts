@@ -12,5 +12,3 @@ export type { MemoryBrokerOptions } from "./memory.js";
 export { HttpBroker, httpBroker } from "./http.js";
 export type { HttpBrokerOptions } from "./http.js";
 export { BROADCAST_VERSION, HTTP_BROKER_SERVICE } from "./http-wire.js";
-export { runBrokerConformance } from "./conformance.js";
-export type { BrokerConformanceOptions } from "./conformance.js";

@@ -2,4 +2,3 @@ export type { ConsumeOptions, Consumer, Event, Events, Payload, PublishOptions, 
 export { DEAD_LETTER_SUFFIX } from "./events.js";
 export { memoryEvents, type MemoryEventsOptions } from "./memory.js";
 export { fileEvents, type FileEventsOptions } from "./file.js";
-export { runEventsConformance, type EventsConformanceOptions } from "./conformance.js";

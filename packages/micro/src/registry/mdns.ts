@@ -43,7 +43,7 @@ export interface MdnsRegistryOptions {
   interface?: string;
   /** The UDP port. @default env MICRO_MDNS_PORT, else 5353 */
   port?: number;
-  /** Registries only see peers of the same domain. @default "micro" (go-micro's) */
+  /** Registries only see peers of the same domain. @default env MICRO_MDNS_DOMAIN, else "micro" (go-micro's) */
   domain?: string;
   /** How long getService waits for answers about a service it has not heard of, in ms. @default 200 */
   timeout?: number;
@@ -163,7 +163,7 @@ export class MdnsRegistry implements Registry {
   constructor(opts: MdnsRegistryOptions = {}) {
     this.iface = opts.interface ?? (process.env["MICRO_MDNS_INTERFACE"] || "127.0.0.1");
     this.port = opts.port ?? envPort() ?? 5353;
-    this.domain = (opts.domain ?? "micro").toLowerCase().replace(/\.$/, "");
+    this.domain = (opts.domain ?? (process.env["MICRO_MDNS_DOMAIN"] || "micro")).toLowerCase().replace(/\.$/, "");
     this.timeout = opts.timeout ?? 200;
     this.recordTTL = opts.recordTTL ?? 120_000;
     this.probeTimeout = opts.probeTimeout ?? 1000;

@@ -11,6 +11,7 @@ import { mdnsRegistry } from "../registry/mdns.js";
 import { memoryRegistry } from "../registry/memory.js";
 import type { Registry } from "../registry/registry.js";
 import { createSelector, type Selector } from "../selector/selector.js";
+import { httpTransport } from "../transport/http.js";
 import { memoryTransport } from "../transport/memory.js";
 import { tcpTransport } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
@@ -30,6 +31,7 @@ export const REGISTRIES: Record<string, Factory<Registry, [Logger]>> = {
 
 export const TRANSPORTS: Record<string, Factory<Transport, [Logger]>> = {
   tcp: (logger) => tcpTransport({ logger }),
+  http: (logger) => httpTransport({ logger }),
   memory: () => (sharedMemory.transport ??= memoryTransport()),
 };
 
@@ -37,6 +39,11 @@ export const BROKERS: Record<string, Factory<Broker, [Registry, Logger]>> = {
   http: (registry, logger) => httpBroker({ registry, logger }),
   memory: () => (sharedMemory.broker ??= memoryBroker()),
 };
+
+/** True for the process-wide memory defaults, which no single service may close. */
+export function isSharedDefault(x: object): boolean {
+  return x === sharedMemory.registry || x === sharedMemory.transport || x === sharedMemory.broker;
+}
 
 /** For tests: forget the process-wide memory defaults. */
 export function resetMemoryDefaults(): void {

@@ -19,7 +19,7 @@ import type { HandleOptions } from "../server/handler.js";
 import { RpcServer } from "../server/rpc.js";
 import type { ServerMiddleware } from "../server/server.js";
 import { HEADERS, type Transport } from "../transport/transport.js";
-import { defaultBroker, defaultRegistry, defaultSelector, defaultTransport, envNumber } from "./defaults.js";
+import { defaultBroker, defaultRegistry, defaultSelector, defaultTransport, envNumber, isSharedDefault } from "./defaults.js";
 
 export interface ServiceOptions {
   /** The service name other services call, e.g. "greeter". */
@@ -74,6 +74,7 @@ export class Service {
   readonly server: RpcServer;
   private readonly codecs: Codecs;
   private readonly opts: ServiceOptions;
+  private readonly owned: { registry?: Registry; broker?: Broker } = {};
   private readonly ttl: number;
   private readonly interval: number;
   private readonly subs: { topic: string; fn: MessageHandler; queue: string | undefined }[] = [];
@@ -92,9 +93,11 @@ export class Service {
     this.version = opts.version ?? "latest";
     this.id = `${opts.name}-${randomUUID()}`;
     this.logger = opts.logger ?? createLogger({ fields: { service: opts.name } });
-    this.registry = new CacheRegistry(opts.registry ?? defaultRegistry(this.logger));
+    // What the service creates it closes on stop; what it is given, the giver closes.
+    const inner = opts.registry ?? (this.owned.registry = defaultRegistry(this.logger));
+    this.registry = new CacheRegistry(inner);
     this.transport = opts.transport ?? defaultTransport(this.logger);
-    this.broker = opts.broker ?? defaultBroker(this.registry, this.logger);
+    this.broker = opts.broker ?? (this.owned.broker = defaultBroker(this.registry, this.logger));
     this.codecs = new Codecs(opts.codecs);
     this.ttl = opts.registerTTL ?? envNumber("MICRO_REGISTER_TTL", 1000) ?? 30_000;
     this.interval = opts.registerInterval ?? envNumber("MICRO_REGISTER_INTERVAL", 1000) ?? Math.max(100, Math.floor(this.ttl / 3));
@@ -200,8 +203,10 @@ export class Service {
     await Promise.all(this.live.splice(0).map((s) => s.unsubscribe().catch(() => {})));
     await this.server.stop({ drainTimeout: this.opts.drainTimeout ?? 10_000 });
     await this.client.close();
-    await this.broker.close();
+    const { broker, registry } = this.owned;
+    if (broker && !isSharedDefault(broker)) await broker.close();
     await this.registry.close();
+    if (registry && !isSharedDefault(registry)) await registry.close();
     if (this.started) this.logger.info("service stopped", { id: this.id });
     this.markStopped();
   }

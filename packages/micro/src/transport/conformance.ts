@@ -209,8 +209,9 @@ export function runTransportConformance(opts: TransportConformanceOptions): void
       });
       const calls = [0, 1, 2].map(() => conn.request(msg({}, "x")));
       await all.promise;
+      const rejected = Promise.all(calls.map((c) => assert.rejects(c, isUnavailable)));
       await listener.close();
-      await Promise.all(calls.map((c) => assert.rejects(c, isUnavailable)));
+      await rejected;
       await Promise.all(started.map((s) => aborted(s.signal)));
     });
 

@@ -287,11 +287,25 @@ export class TcpTransport implements Transport {
         const a = server.address() as net.AddressInfo;
         resolve({
           address: joinHostPort(host, a.port),
-          close: () =>
-            new Promise<void>((res) => {
-              server.close(() => res());
+          close: async () => {
+            const closed = new Promise<void>((res) => server.close(() => res()));
+            // Let replies queued this tick reach the socket, then end each connection gracefully.
+            await new Promise<void>((res) => setImmediate(res));
+            const ends = [...sockets].map(
+              (s) =>
+                new Promise<void>((res) => {
+                  if (s.destroyed) return res();
+                  s.once("close", () => res());
+                  s.end();
+                }),
+            );
+            const grace = setTimeout(() => {
               for (const s of sockets) s.destroy();
-            }),
+            }, 1000);
+            await Promise.all(ends);
+            clearTimeout(grace);
+            await closed;
+          },
         });
       });
     });

@@ -1,3 +1,4 @@
+import "./zz-handles.test.js";
 import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";

@@ -12,7 +12,7 @@ import type { Broker } from "../broker/broker.js";
 import { CacheRegistry } from "../registry/cache.js";
 import type { Node, Registry, ServiceRecord } from "../registry/registry.js";
 import { filterNode, filterVersion, randomSelector, type Filter, type Selector } from "../selector/selector.js";
-import { HEADERS, type Connection, type Message, type Transport } from "../transport/transport.js";
+import { HEADERS, type CallTransportOptions, type Connection, type Message, type Transport } from "../transport/transport.js";
 import { capitalize } from "../server/handler.js";
 import type { CallOptions, Client, ClientMiddleware, ClientOf, ClientRequest, PublishOptions, ResponseStream } from "./client.js";
 import { callHandle } from "./handle.js";
@@ -117,18 +117,17 @@ export class RpcClient implements Client {
     return dispatch(0);
   }
 
-  private message(service: string, endpoint: string, req: unknown, o: CallOptions, remaining: number): { msg: Message; codec: Codec } {
+  private message(service: string, endpoint: string, req: unknown, o: CallOptions, remaining: number | undefined): { msg: Message; codec: Codec } {
     const codec = o.contentType ? this.codecs.get(o.contentType) : this.codecs.default;
     if (!codec) throw badRequest("client", `unsupported content type ${o.contentType}`);
     const ctx = currentContext();
-    let header: Metadata;
-    if (ctx && Object.keys(ctx.metadata).length > 0) header = { ...ctx.metadata };
-    else header = {};
+    const header: Metadata = {};
+    if (ctx) for (const k in ctx.metadata) header[k] = ctx.metadata[k]!;
     if (o.metadata) for (const k in o.metadata) header[k.toLowerCase()] = String(o.metadata[k]);
     header[HEADERS.service] = service;
     header[HEADERS.endpoint] = endpoint;
     header[HEADERS.contentType] = codec.contentType;
-    header[HEADERS.timeout] = String(remaining);
+    if (remaining !== undefined) header[HEADERS.timeout] = String(remaining);
     return { msg: { header, body: codec.encode(req) }, codec };
   }
 
@@ -169,32 +168,25 @@ export class RpcClient implements Client {
     const deadline = this.deadline(o);
     const next = await this.nodes(service, o);
     const retries = o.retries ?? this.retries;
+    const topts: CallTransportOptions = o.signal ? { deadline, signal: o.signal } : { deadline };
     let lastErr: unknown;
     for (let attempt = 0; attempt <= retries; attempt++) {
       const node = next();
       if (!node) break;
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw timeoutError("go.micro.client", `call to ${service} ${endpoint} timed out`);
+      if (remaining <= 0) throw this.timedOut(service, endpoint, o);
       const { msg, codec } = this.message(service, endpoint, req, o, remaining);
-      const ctrl = new AbortController();
-      const timer = setTimeout(() => ctrl.abort(timeoutError("go.micro.client", `call to ${service} ${endpoint} timed out after ${o.timeout ?? this.timeout} ms`)), remaining);
-      const onAbort = () => ctrl.abort(o.signal!.reason);
-      if (o.signal) {
-        if (o.signal.aborted) throw o.signal.reason;
-        o.signal.addEventListener("abort", onAbort, { once: true });
-      }
       try {
-        const conn = await this.pool.get(this.opts.proxy ?? node.address, ctrl.signal);
-        const rsp = await conn.request(msg, { signal: ctrl.signal });
+        const c = this.pool.get(this.opts.proxy ?? node.address, o.signal);
+        const conn = c instanceof Promise ? await c : c;
+        const rsp = await conn.request(msg, topts);
         this.selector.mark(node);
         return this.decode(rsp, codec);
       } catch (e) {
         lastErr = e;
-        if (!isRetryable(e) || ctrl.signal.aborted) throw e;
+        if (e instanceof MicroError && e.code === 408 && e.id === "transport") throw this.timedOut(service, endpoint, o);
+        if (!isRetryable(e) || o.signal?.aborted) throw e;
         this.selector.mark(node, e);
-      } finally {
-        clearTimeout(timer);
-        o.signal?.removeEventListener("abort", onAbort);
       }
       if (attempt < retries) {
         const wait = Math.min(backoff(attempt + 1), deadline - Date.now());
@@ -203,6 +195,10 @@ export class RpcClient implements Client {
     }
     if (lastErr) throw lastErr;
     throw serviceUnavailable("go.micro.client", `service ${service}: no node available`);
+  }
+
+  private timedOut(service: string, endpoint: string, o: CallOptions): MicroError {
+    return timeoutError("go.micro.client", `call to ${service} ${endpoint} timed out after ${o.timeout ?? this.timeout} ms`);
   }
 
   private decode(rsp: Message, codec: Codec): unknown {
@@ -216,13 +212,15 @@ export class RpcClient implements Client {
     let cancelled = false;
     const self = this;
     async function* run(): AsyncGenerator<T> {
-      const deadline = self.deadline(o);
+      // Streams may live long: only an explicit timeout or the caller's deadline bounds them.
+      const parent = currentContext()?.deadline;
+      const deadline = o.timeout !== undefined || parent !== undefined ? self.deadline(o) : undefined;
       const next = await self.nodes(service, o);
       const retries = o.retries ?? self.retries;
       for (let attempt = 0; ; attempt++) {
         const node = next();
         if (!node) throw serviceUnavailable("go.micro.client", `service ${service}: no node available`);
-        const { msg, codec } = self.message(service, endpoint, req, o, Math.max(1, deadline - Date.now()));
+        const { msg, codec } = self.message(service, endpoint, req, o, deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
         let conn: Connection;
         try {
           conn = await self.pool.get(self.opts.proxy ?? node.address, ctrl.signal);

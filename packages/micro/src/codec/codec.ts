@@ -66,6 +66,8 @@ export class Codecs {
   /** The codec for a Content-Type header (parameters ignored); undefined when unknown. */
   get(contentType: string | undefined): Codec | undefined {
     if (!contentType) return this.default;
+    const exact = this.byType.get(contentType);
+    if (exact) return exact;
     const semi = contentType.indexOf(";");
     const t = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
     return this.byType.get(t) ?? (t === "text/json" || t === "application/grpc+json" ? this.byType.get("application/json") : undefined);

@@ -22,6 +22,7 @@ import {
   joinHostPort,
   splitHostPort,
   transportError,
+  combinedSignal,
   type CallTransportOptions,
   type ClientStream,
   type Connection,
@@ -310,6 +311,10 @@ class HttpConnection implements Connection {
   }
 
   request(msg: Message, o?: CallTransportOptions): Promise<Message> {
+    if (o?.deadline !== undefined) {
+      const c = combinedSignal(o);
+      return this.request(msg, c.signal ? { signal: c.signal } : {}).finally(c.dispose);
+    }
     if (this.closed) return Promise.reject(transportError(`connection to ${this.address} closed`));
     const signal = o?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -1,6 +1,7 @@
 /** An in-process transport: for tests and single-process apps. Messages are not copied. */
 import { AsyncQueue } from "../util/watcher.js";
 import {
+  combinedSignal,
   transportError,
   type CallTransportOptions,
   type ClientStream,
@@ -13,21 +14,29 @@ import {
 } from "./transport.js";
 
 class MemoryServerStream implements ServerStream {
-  private readonly ctrl = new AbortController();
+  private ctrl: AbortController | undefined;
+  private reason: unknown;
   ended = false;
+  readonly remote = "memory";
   constructor(
     readonly request: Message,
     private readonly onMessage: (m: Message) => void,
     private readonly onEnd: (m?: Message) => void,
+    private readonly onAbort: (reason: unknown) => void,
   ) {}
-  readonly remote = "memory";
   get signal(): AbortSignal {
+    if (!this.ctrl) {
+      this.ctrl = new AbortController();
+      if (this.reason !== undefined) this.ctrl.abort(this.reason);
+    }
     return this.ctrl.signal;
   }
   abort(reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    this.ctrl.abort(transportError(reason));
+    this.reason = transportError(reason);
+    this.onAbort(this.reason);
+    this.ctrl?.abort(this.reason);
   }
   send(msg: Message): void {
     if (!this.ended) this.onMessage(msg);
@@ -87,6 +96,10 @@ class MemoryConnection implements Connection {
   }
 
   request(msg: Message, o?: CallTransportOptions): Promise<Message> {
+    if (o?.deadline !== undefined) {
+      const c = combinedSignal(o);
+      return this.request(msg, c.signal ? { signal: c.signal } : {}).finally(c.dispose);
+    }
     return new Promise<Message>((resolve, reject) => {
       let b: Bound;
       try {
@@ -102,6 +115,7 @@ class MemoryConnection implements Connection {
           o?.signal?.removeEventListener("abort", onAbort);
           resolve(m ?? { header: {}, body: new Uint8Array() });
         },
+        reject,
       );
       const onAbort = () => {
         b.live.delete(s);
@@ -111,7 +125,6 @@ class MemoryConnection implements Connection {
       if (o?.signal?.aborted) return reject(o.signal.reason);
       o?.signal?.addEventListener("abort", onAbort, { once: true });
       b.live.add(s);
-      s.signal.addEventListener("abort", () => reject(s.signal.reason), { once: true });
       b.handler(s);
     });
   }
@@ -129,9 +142,9 @@ class MemoryConnection implements Connection {
           if (m) queue.push(m);
           queue.end();
         },
+        (reason) => queue.end(reason),
       );
       b.live.add(s);
-      s.signal.addEventListener("abort", () => queue.end(s!.signal.reason), { once: true });
       o?.signal?.addEventListener("abort", () => queue.end(), { once: true });
       b.handler(s);
     } catch (e) {

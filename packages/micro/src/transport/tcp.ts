@@ -8,6 +8,7 @@ import { silentLogger } from "../logger/logger.js";
 import { AsyncQueue } from "../util/watcher.js";
 import { encodeFrame, FLAGS, FrameDecoder, FrameError, type Frame } from "./frame.js";
 import {
+  deadlineError,
   joinHostPort,
   splitHostPort,
   transportError,
@@ -145,12 +146,20 @@ interface Pending {
   resolve?: (m: Message) => void;
   reject?: (e: unknown) => void;
   queue?: AsyncQueue<Message>;
+  /** Absolute deadline of a unary call, swept by the connection's timer. */
+  deadline?: number;
+  cleanup?: () => void;
 }
+
+/** How often pending calls are checked against their deadlines, in ms. */
+const SWEEP_MS = 10;
 
 class TcpConnection implements Connection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly writer: Writer;
+  private sweeper: NodeJS.Timeout | undefined;
+  private timed = 0;
   closed = false;
 
   constructor(
@@ -173,11 +182,20 @@ class TcpConnection implements Connection {
     sock.on("close", () => this.fail(`connection to ${address} closed`));
   }
 
+  private settle(id: number, p: Pending): void {
+    this.pending.delete(id);
+    p.cleanup?.();
+    if (p.deadline !== undefined && --this.timed === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
   private onFrame(f: Frame): void {
     const p = this.pending.get(f.id);
     if (!p) return;
     if (p.resolve) {
-      this.pending.delete(f.id);
+      this.settle(f.id, p);
       p.resolve({ header: f.header, body: f.body });
       return;
     }
@@ -188,15 +206,30 @@ class TcpConnection implements Connection {
     }
   }
 
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline !== undefined && p.deadline <= now) {
+        this.settle(id, p);
+        this.writer.write(encodeFrame(id, FLAGS.reset, undefined, undefined));
+        p.reject!(deadlineError());
+      }
+    }
+  };
+
   private fail(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     const err = transportError(reason);
-    for (const p of this.pending.values()) {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) {
+      p.cleanup?.();
       if (p.reject) p.reject(err);
       else p.queue!.end(err);
     }
-    this.pending.clear();
   }
 
   private newId(): number {
@@ -207,30 +240,29 @@ class TcpConnection implements Connection {
 
   request(msg: Message, o?: CallTransportOptions): Promise<Message> {
     if (this.closed) return Promise.reject(transportError(`connection to ${this.address} closed`));
-    const id = this.newId();
     const signal = o?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.newId();
     return new Promise<Message>((resolve, reject) => {
+      const p: Pending = { resolve, reject };
+      if (o?.deadline !== undefined) {
+        p.deadline = o.deadline;
+        if (this.timed++ === 0) {
+          this.sweeper = setInterval(this.sweep, SWEEP_MS);
+          this.sweeper.unref();
+        }
+      }
       if (signal) {
-        if (signal.aborted) return reject(signal.reason);
         const onAbort = () => {
-          if (this.pending.delete(id)) {
-            this.writer.write(encodeFrame(id, FLAGS.reset, undefined, undefined));
-            reject(signal.reason);
-          }
+          if (this.pending.get(id) !== p) return;
+          this.settle(id, p);
+          this.writer.write(encodeFrame(id, FLAGS.reset, undefined, undefined));
+          reject(signal.reason);
         };
         signal.addEventListener("abort", onAbort, { once: true });
-        const clean = () => signal.removeEventListener("abort", onAbort);
-        this.pending.set(id, {
-          resolve: (m) => {
-            clean();
-            resolve(m);
-          },
-          reject: (e) => {
-            clean();
-            reject(e);
-          },
-        });
-      } else this.pending.set(id, { resolve, reject });
+        p.cleanup = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.pending.set(id, p);
       this.writer.write(encodeFrame(id, FLAGS.message | FLAGS.end, msg.header, msg.body));
     });
   }

@@ -4,7 +4,7 @@
  * endpoint), the server answers with one message (unary) or many (server streaming).
  * Many calls share one connection at once.
  */
-import { serviceUnavailable, type MicroError } from "../errors/errors.js";
+import { serviceUnavailable, timeout, type MicroError } from "../errors/errors.js";
 
 export interface Message {
   /** Lower-case header names: micro-service, micro-endpoint, content-type, micro-error, ... */
@@ -57,6 +57,40 @@ export interface ClientStream extends AsyncIterable<Message> {
 
 export interface CallTransportOptions {
   signal?: AbortSignal;
+  /**
+   * Absolute deadline (ms since the epoch): past it the call rejects with a 408 MicroError
+   * and the server is told to cancel. Cheaper than a timer signal per call.
+   */
+  deadline?: number;
+}
+
+/** The error a call gets when its deadline passes. */
+export function deadlineError(): MicroError {
+  return timeout("transport", "deadline exceeded");
+}
+
+/**
+ * For transports without native deadlines: one AbortSignal for the caller's signal and the
+ * deadline. `dispose` clears the timer.
+ */
+export function combinedSignal(o: CallTransportOptions | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (!o || o.deadline === undefined) return { signal: o?.signal, dispose: () => {} };
+  const ctrl = new AbortController();
+  const ms = o.deadline - Date.now();
+  const timer = setTimeout(() => ctrl.abort(deadlineError()), Math.max(0, ms));
+  const up = o.signal;
+  const onAbort = () => ctrl.abort(up!.reason);
+  if (up) {
+    if (up.aborted) ctrl.abort(up.reason);
+    else up.addEventListener("abort", onAbort, { once: true });
+  }
+  return {
+    signal: ctrl.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      up?.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 export interface Connection {

@@ -16,6 +16,7 @@ import { HEADERS, type CallTransportOptions, type Connection, type Message, type
 import { capitalize } from "../server/handler.js";
 import type { CallOptions, Client, ClientMiddleware, ClientOf, ClientRequest, PublishOptions, ResponseStream } from "./client.js";
 import { callHandle } from "./handle.js";
+import { Expiry } from "../util/expiry.js";
 import { Pool } from "./pool.js";
 
 export interface RpcClientOptions {
@@ -52,6 +53,7 @@ export class RpcClient implements Client {
   private readonly chain: ClientMiddleware[];
   private readonly timeout: number;
   private readonly retries: number;
+  private readonly expiry = new Expiry();
 
   constructor(private readonly opts: RpcClientOptions) {
     this.registry = opts.registry instanceof CacheRegistry ? opts.registry : new CacheRegistry(opts.registry);
@@ -117,18 +119,41 @@ export class RpcClient implements Client {
     return dispatch(0);
   }
 
-  private message(service: string, endpoint: string, req: unknown, o: CallOptions, remaining: number | undefined): { msg: Message; codec: Codec } {
-    const codec = o.contentType ? this.codecs.get(o.contentType) : this.codecs.default;
-    if (!codec) throw badRequest("client", `unsupported content type ${o.contentType}`);
+  private header(service: string, endpoint: string, o: CallOptions, remaining: number | undefined, contentType: string | undefined): Metadata {
     const ctx = currentContext();
     const header: Metadata = {};
     if (ctx) for (const k in ctx.metadata) header[k] = ctx.metadata[k]!;
     if (o.metadata) for (const k in o.metadata) header[k.toLowerCase()] = String(o.metadata[k]);
     header[HEADERS.service] = service;
     header[HEADERS.endpoint] = endpoint;
-    header[HEADERS.contentType] = codec.contentType;
+    if (contentType !== undefined) header[HEADERS.contentType] = contentType;
     if (remaining !== undefined) header[HEADERS.timeout] = String(remaining);
-    return { msg: { header, body: codec.encode(req) }, codec };
+    return header;
+  }
+
+  private message(service: string, endpoint: string, req: unknown, o: CallOptions, remaining: number | undefined): { msg: Message; codec: Codec } {
+    const codec = o.contentType ? this.codecs.get(o.contentType) : this.codecs.default;
+    if (!codec) throw badRequest("client", `unsupported content type ${o.contentType}`);
+    return { msg: { header: this.header(service, endpoint, o, remaining, codec.contentType), body: codec.encode(req) }, codec };
+  }
+
+  /** An in-process call: the value goes as is; the deadline is kept by the shared Expiry. */
+  private viaDirect(conn: Connection, service: string, endpoint: string, req: unknown, o: CallOptions, deadline: number): Promise<unknown> {
+    const header = this.header(service, endpoint, o, deadline - Date.now(), undefined);
+    const p = conn.direct!(header, req, deadline, o.signal);
+    return new Promise((resolve, reject) => {
+      const item = this.expiry.add(deadline, () => reject(this.timedOut(service, endpoint, o)));
+      p.then(
+        (v) => {
+          this.expiry.remove(item);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.expiry.remove(item);
+          reject(e);
+        },
+      );
+    });
   }
 
   private filters(o: CallOptions): Filter[] | undefined {
@@ -139,23 +164,27 @@ export class RpcClient implements Client {
     return f;
   }
 
-  /** Resolves the nodes to try, in order. */
-  private async nodes(service: string, o: CallOptions): Promise<() => Node | undefined> {
+  /** Resolves the nodes to try, in order; synchronously when the registry cache is warm. */
+  private nodes(service: string, o: CallOptions): (() => Node | undefined) | Promise<() => Node | undefined> {
     if (o.address) {
       let done = false;
       const node: Node = { id: o.address, address: o.address };
       return () => (done ? undefined : ((done = true), node));
     }
-    let records: ServiceRecord[];
-    try {
-      records = await this.registry.lookup(service);
-    } catch (e) {
-      if (e instanceof MicroError && e.code === 404) throw new MicroError("go.micro.client", `service ${service} not found`, 404);
-      throw e;
-    }
+    const cached = this.registry.peek(service);
+    if (cached) return this.pick(cached, o);
+    return this.registry.lookup(service).then(
+      (records) => this.pick(records, o),
+      (e: unknown) => {
+        if (e instanceof MicroError && e.code === 404) throw new MicroError("go.micro.client", `service ${service} not found`, 404);
+        throw e;
+      },
+    );
+  }
+
+  private pick(records: ServiceRecord[], o: CallOptions): () => Node | undefined {
     const filters = this.filters(o);
-    const next = this.selector.select(records, filters ? { filters } : undefined);
-    return next;
+    return this.selector.select(records, filters ? { filters } : undefined);
   }
 
   private deadline(o: CallOptions): number {
@@ -166,7 +195,8 @@ export class RpcClient implements Client {
 
   private async unary(service: string, endpoint: string, req: unknown, o: CallOptions): Promise<unknown> {
     const deadline = this.deadline(o);
-    const next = await this.nodes(service, o);
+    const n = this.nodes(service, o);
+    const next = n instanceof Promise ? await n : n;
     const retries = o.retries ?? this.retries;
     const topts: CallTransportOptions = o.signal ? { deadline, signal: o.signal } : { deadline };
     let lastErr: unknown;
@@ -175,10 +205,15 @@ export class RpcClient implements Client {
       if (!node) break;
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw this.timedOut(service, endpoint, o);
-      const { msg, codec } = this.message(service, endpoint, req, o, remaining);
       try {
         const c = this.pool.get(this.opts.proxy ?? node.address, o.signal);
         const conn = c instanceof Promise ? await c : c;
+        if (conn.direct) {
+          const v = await this.viaDirect(conn, service, endpoint, req, o, deadline);
+          this.selector.mark(node);
+          return v;
+        }
+        const { msg, codec } = this.message(service, endpoint, req, o, remaining);
         const rsp = await conn.request(msg, topts);
         this.selector.mark(node);
         return this.decode(rsp, codec);

@@ -60,6 +60,12 @@ export class CacheRegistry implements Registry {
     return (await this.lookup(name)).map(cloneRecord);
   }
 
+  /** The cached records when fresh, synchronously; undefined on a miss (hot path, no copy). */
+  peek(name: string): ServiceRecord[] | undefined {
+    const c = this.cache.get(name);
+    return c && c.expires > Date.now() && c.records.length > 0 ? c.records : undefined;
+  }
+
   /** Like getService, without the copy: the caller must not mutate the result (hot path). */
   lookup(name: string): Promise<ServiceRecord[]> {
     const c = this.cache.get(name);

@@ -12,7 +12,7 @@ import type { Logger } from "../logger/logger.js";
 import { silentLogger } from "../logger/logger.js";
 import type { Endpoint } from "../registry/registry.js";
 import { formatIssues } from "../schema/standard-schema.js";
-import { HEADERS, type Listener, type ServerStream, type Transport } from "../transport/transport.js";
+import { HEADERS, type Handler, type Listener, type ServerStream, type Transport } from "../transport/transport.js";
 import { extractEndpoints, toRegistryEndpoint, type EndpointEntry, type HandleOptions } from "./handler.js";
 import type { Server, ServerMiddleware, ServerRequest } from "./server.js";
 
@@ -38,7 +38,7 @@ class CallContext implements Context {
   constructor(
     readonly metadata: Metadata,
     readonly deadline: number | undefined,
-    private readonly stream: ServerStream,
+    private readonly stream: { readonly signal: AbortSignal } | undefined,
     readonly service: string,
     readonly endpoint: string,
   ) {}
@@ -46,9 +46,9 @@ class CallContext implements Context {
     if (this.ctrl) return this.ctrl.signal;
     const ctrl = (this.ctrl = new AbortController());
     if (this.done) return ctrl.signal;
-    const upstream = this.stream.signal;
-    if (upstream.aborted) ctrl.abort(upstream.reason);
-    else upstream.addEventListener("abort", () => ctrl.abort(upstream.reason), { once: true });
+    const upstream = this.stream?.signal;
+    if (upstream?.aborted) ctrl.abort(upstream.reason);
+    else upstream?.addEventListener("abort", () => ctrl.abort(upstream.reason), { once: true });
     if (this.deadline !== undefined && !ctrl.signal.aborted) {
       const ms = this.deadline - Date.now();
       const err = timeoutError(this.service, `${this.endpoint}: deadline exceeded`);
@@ -119,7 +119,11 @@ export class RpcServer implements Server {
   async start(): Promise<string> {
     if (this.listener) return this.listener.address;
     this.draining = false;
-    this.listener = await this.opts.transport.listen(this.opts.address ?? "127.0.0.1:0", (s) => this.serve(s));
+    const handler: Handler = Object.assign((s: ServerStream) => this.serve(s), {
+      direct: (h: Record<string, string>, req: unknown, deadline: number | undefined, signal?: AbortSignal) =>
+        this.direct(h, req, deadline, signal),
+    });
+    this.listener = await this.opts.transport.listen(this.opts.address ?? "127.0.0.1:0", handler);
     return this.listener.address;
   }
 
@@ -145,9 +149,7 @@ export class RpcServer implements Server {
 
   private fail(stream: ServerStream, err: unknown, endpoint: string): void {
     const e = MicroError.from(err, this.opts.name);
-    if (!(err instanceof MicroError)) {
-      this.logger.error("handler failed", { endpoint, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    }
+    if (!(err instanceof MicroError)) this.logFailure(endpoint, err);
     stream.end({
       header: { [HEADERS.error]: "1", [HEADERS.contentType]: "application/json" },
       body: Buffer.from(JSON.stringify(e.toJSON())),
@@ -163,8 +165,7 @@ export class RpcServer implements Server {
     }
     const entry = this.handlers.get(endpointName.toLowerCase());
     if (!entry) {
-      const names = [...this.handlers.values()].map((e) => e.name).join(", ");
-      this.fail(stream, notFound(this.opts.name, `endpoint ${endpointName || "(none)"} not found on service ${this.opts.name}; endpoints: ${names}`), endpointName);
+      this.fail(stream, this.unknownEndpoint(endpointName), endpointName);
       return;
     }
     const codec = this.codecs.get(h[HEADERS.contentType]);
@@ -194,8 +195,9 @@ export class RpcServer implements Server {
     }
   }
 
-  private async run(stream: ServerStream, entry: EndpointEntry, codec: Codec, ctx: CallContext): Promise<void> {
-    let body = codec.decode(stream.request.body);
+  /** Validation, middleware and the handler: what every call runs, however it arrived. */
+  private async invoke(entry: EndpointEntry, input: unknown, ctx: CallContext): Promise<unknown> {
+    let body = input;
     const schema = entry.options.request;
     if (schema) {
       let r = schema["~standard"].validate(body);
@@ -203,22 +205,58 @@ export class RpcServer implements Server {
       if (r.issues) throw badRequest(this.opts.name, `${entry.name}: invalid request: ${formatIssues(r.issues)}`);
       body = r.value;
     }
-    const invoke = async (): Promise<unknown> => entry.fn(body, ctx);
     let result: unknown;
-    if (this.chain.length === 0) result = await invoke();
+    if (this.chain.length === 0) result = entry.fn(body, ctx);
     else {
       const req: ServerRequest = { service: this.opts.name, endpoint: entry.name, body, stream: entry.stream, context: ctx };
-      const dispatch = (i: number): Promise<unknown> => (i === this.chain.length ? invoke() : this.chain[i]!(req, () => dispatch(i + 1)));
-      result = await dispatch(0);
+      const last = async (): Promise<unknown> => entry.fn(body, ctx);
+      const dispatch = (i: number): Promise<unknown> => (i === this.chain.length ? last() : this.chain[i]!(req, () => dispatch(i + 1)));
+      result = dispatch(0);
     }
+    if (result instanceof Promise) result = await result;
+    // A unary handler that returned because its deadline passed did not really answer.
     if (!entry.stream) {
-      // A handler that returned because its deadline passed did not really answer.
       const cut = ctx.cutShort;
       if (cut !== undefined) throw cut;
-      this.reply(stream, codec, result);
-      return;
     }
-    await this.pump(stream, entry, codec, result);
+    return result;
+  }
+
+  private async run(stream: ServerStream, entry: EndpointEntry, codec: Codec, ctx: CallContext): Promise<void> {
+    const result = await this.invoke(entry, codec.decode(stream.request.body), ctx);
+    if (!entry.stream) this.reply(stream, codec, result);
+    else await this.pump(stream, entry, codec, result);
+  }
+
+  /** The in-process path (see DirectHandler): values in and out, no codec. */
+  private direct(header: Record<string, string>, request: unknown, deadline: number | undefined, signal?: AbortSignal): Promise<unknown> {
+    const endpointName = header[HEADERS.endpoint] ?? "";
+    if (this.draining) return Promise.reject(serviceUnavailable(this.opts.name, "server is shutting down"));
+    const entry = this.handlers.get(endpointName.toLowerCase());
+    if (!entry) return Promise.reject(this.unknownEndpoint(endpointName));
+    if (entry.stream) return Promise.reject(badRequest(this.opts.name, `${entry.name} is a streaming endpoint: call it with stream()`));
+    const ctx = new CallContext(metadataOf(header), deadline, signal ? { signal } : undefined, this.opts.name, entry.name);
+    this.active++;
+    return runWithContext(ctx, () => this.invoke(entry, request, ctx)).then(
+      (v) => {
+        this.done(ctx);
+        return v;
+      },
+      (err: unknown) => {
+        this.done(ctx);
+        if (!(err instanceof MicroError)) this.logFailure(entry.name, err);
+        throw MicroError.from(err, this.opts.name);
+      },
+    );
+  }
+
+  private unknownEndpoint(endpointName: string): MicroError {
+    const names = [...this.handlers.values()].map((e) => e.name).join(", ");
+    return notFound(this.opts.name, `endpoint ${endpointName || "(none)"} not found on service ${this.opts.name}; endpoints: ${names}`);
+  }
+
+  private logFailure(endpoint: string, err: unknown): void {
+    this.logger.error("handler failed", { endpoint, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 
   private async pump(stream: ServerStream, entry: EndpointEntry, codec: Codec, result: unknown): Promise<void> {

@@ -4,12 +4,13 @@ import {
   combinedSignal,
   transportError,
   type CallTransportOptions,
+  type DirectHandler,
+  type Handler,
   type ClientStream,
   type Connection,
   type Listener,
   type Message,
   type ServerStream,
-  type StreamHandler,
   type Transport,
 } from "./transport.js";
 
@@ -52,7 +53,7 @@ class MemoryServerStream implements ServerStream {
 }
 
 interface Bound {
-  handler: StreamHandler;
+  handler: Handler;
   live: Set<MemoryServerStream>;
 }
 
@@ -61,7 +62,7 @@ export class MemoryTransport implements Transport {
   private readonly listeners = new Map<string, Bound>();
   private next = 1;
 
-  async listen(address: string, handler: StreamHandler): Promise<Listener> {
+  async listen(address: string, handler: Handler): Promise<Listener> {
     let addr = address;
     if (!addr || addr.endsWith(":0") || addr === "memory") addr = `memory:${this.next++}`;
     if (this.listeners.has(addr)) throw transportError(`address ${addr} in use`);
@@ -77,13 +78,24 @@ export class MemoryTransport implements Transport {
   }
 
   async dial(address: string): Promise<Connection> {
-    if (!this.listeners.has(address)) throw transportError(`dial ${address}: no listener`);
-    return new MemoryConnection(address, this.listeners);
+    const b = this.listeners.get(address);
+    if (!b) throw transportError(`dial ${address}: no listener`);
+    const conn = new MemoryConnection(address, this.listeners);
+    const direct = b.handler.direct;
+    if (direct) {
+      // Checked per call: a closed listener must fail calls like a dropped connection.
+      conn.direct = (header, request, deadline, signal) =>
+        this.listeners.get(address) === b && !conn.closed
+          ? direct(header, request, deadline, signal)
+          : Promise.reject(transportError(`connection to ${address} closed`));
+    }
+    return conn;
   }
 }
 
 class MemoryConnection implements Connection {
   closed = false;
+  direct: DirectHandler | undefined;
   constructor(
     readonly address: string,
     private readonly listeners: Map<string, Bound>,

@@ -42,6 +42,21 @@ export interface ServerStream {
 
 export type StreamHandler = (stream: ServerStream) => void;
 
+/**
+ * An in-process shortcut a server may offer next to its StreamHandler: the request value
+ * goes to the handler as is (no encoding, no copy) and the reply value comes back the same
+ * way. Only in-process transports use it. Rejects with a MicroError like a call would.
+ */
+export type DirectHandler = (
+  header: Record<string, string>,
+  request: unknown,
+  deadline: number | undefined,
+  signal?: AbortSignal,
+) => Promise<unknown>;
+
+/** What `listen` accepts: a stream handler, optionally carrying a direct handler. */
+export type Handler = StreamHandler & { direct?: DirectHandler };
+
 export interface Listener {
   /** The address actually bound, `host:port` (port 0 resolved). */
   readonly address: string;
@@ -96,6 +111,8 @@ export function combinedSignal(o: CallTransportOptions | undefined): { signal: A
 export interface Connection {
   readonly address: string;
   readonly closed: boolean;
+  /** Set by in-process transports when the listener offers a direct handler. */
+  readonly direct?: DirectHandler;
   /**
    * Sends one message and resolves with the reply. Rejects with a retryable 503
    * MicroError when the connection fails before the reply arrives, and with the signal's
@@ -117,7 +134,7 @@ export interface Transport {
   /** "tcp", "http", "memory", ... (put in node metadata so callers pick the same). */
   readonly name: string;
   /** Listens on `host:port` (port 0: any free port) and calls `handler` for each call. */
-  listen(address: string, handler: StreamHandler): Promise<Listener>;
+  listen(address: string, handler: Handler): Promise<Listener>;
   /** Opens a connection; rejects with a retryable 503 MicroError when unreachable. */
   dial(address: string, o?: DialOptions): Promise<Connection>;
 }

@@ -109,3 +109,5 @@ export type { StandardSchemaV1 } from "./schema/standard-schema.js";
 
 export * from "./store/index.js";
 export * from "./sync/index.js";
+
+export * from "./runtime/index.js";

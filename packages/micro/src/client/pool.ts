@@ -6,6 +6,12 @@ export class Pool {
   private readonly dialing = new Map<string, Promise<Connection>>();
   constructor(private readonly transport: Transport) {}
 
+  /** The open connection to `address`, if there is one. */
+  peek(address: string): Connection | undefined {
+    const c = this.conns.get(address);
+    return c && !c.closed ? c : undefined;
+  }
+
   get(address: string, signal?: AbortSignal): Promise<Connection> | Connection {
     const c = this.conns.get(address);
     if (c && !c.closed) return c;

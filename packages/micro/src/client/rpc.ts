@@ -138,7 +138,15 @@ export class RpcClient implements Client {
   }
 
   /** An in-process call: the value goes as is; the deadline is kept by the shared Expiry. */
-  private viaDirect(conn: Connection, service: string, endpoint: string, req: unknown, o: CallOptions, deadline: number): Promise<unknown> {
+  private viaDirect(
+    conn: Connection,
+    service: string,
+    endpoint: string,
+    req: unknown,
+    o: CallOptions,
+    deadline: number,
+    retry?: (e: unknown) => Promise<unknown>,
+  ): Promise<unknown> {
     const header = this.header(service, endpoint, o, deadline - Date.now(), undefined);
     const p = conn.direct!(header, req, deadline, o.signal);
     return new Promise((resolve, reject) => {
@@ -150,7 +158,8 @@ export class RpcClient implements Client {
         },
         (e: unknown) => {
           this.expiry.remove(item);
-          reject(e);
+          if (retry && isRetryable(e) && !o.signal?.aborted && (o.retries ?? this.retries) > 0) resolve(retry(e));
+          else reject(e);
         },
       );
     });
@@ -193,7 +202,23 @@ export class RpcClient implements Client {
     return parent !== undefined && parent < own ? parent : own;
   }
 
-  private async unary(service: string, endpoint: string, req: unknown, o: CallOptions): Promise<unknown> {
+  private unary(service: string, endpoint: string, req: unknown, o: CallOptions): Promise<unknown> {
+    // Fast path: an in-process server, a warm registry cache and an open connection.
+    if (o.address === undefined && this.opts.proxy === undefined) {
+      const cached = this.registry.peek(service);
+      const node = cached && this.pick(cached, o)();
+      const conn = node && this.pool.peek(node.address);
+      if (conn?.direct) {
+        return this.viaDirect(conn, service, endpoint, req, o, this.deadline(o), (e) => {
+          this.selector.mark(node!, e);
+          return this.remote(service, endpoint, req, o);
+        });
+      }
+    }
+    return this.remote(service, endpoint, req, o);
+  }
+
+  private async remote(service: string, endpoint: string, req: unknown, o: CallOptions): Promise<unknown> {
     const deadline = this.deadline(o);
     const n = this.nodes(service, o);
     const next = n instanceof Promise ? await n : n;

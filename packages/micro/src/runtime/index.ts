@@ -1,0 +1,15 @@
+export type {
+  Runtime,
+  Resource,
+  CreateOptions as RuntimeCreateOptions,
+  ReadOptions as RuntimeReadOptions,
+  LogsOptions as RuntimeLogsOptions,
+  RuntimeLogRecord,
+  ServiceStatus,
+  ServiceState,
+} from "./runtime.js";
+export { ServiceStatuses } from "./runtime.js";
+export { localRuntime, LocalRuntime } from "./local.js";
+export type { LocalRuntimeOptions } from "./local.js";
+export { findEntry, ENTRY_CANDIDATES } from "./entry.js";
+export type { ServiceEntry } from "./entry.js";

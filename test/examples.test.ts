@@ -1,0 +1,26 @@
+/** The examples run as a user runs them: `npm start` (helloworld service + caller). */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { it } from "node:test";
+import { ROOT } from "./helpers.js";
+
+it("npm start runs helloworld: the caller finds the greeter, calls, streams, publishes", async () => {
+  const child = spawn(process.execPath, ["scripts/start.mjs"], {
+    cwd: ROOT,
+    env: { ...process.env, MICRO_LOG_LEVEL: "info", MICRO_LOG_FORMAT: "json", MICRO_MDNS_DOMAIN: `examples${process.pid}` },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((r) => child.on("exit", r));
+  assert.equal(code, 0, `stdout:\n${out}\nstderr:\n${err}`);
+  const lines = out.split("\n");
+  assert.ok(lines.includes("Hello Ada"));
+  assert.deepEqual(lines.filter((l) => l.startsWith("count ")), ["count 1", "count 2", "count 3"]);
+  assert.ok(lines.includes('{"msg":"Hello Bob"}'));
+  assert.match(out, /greeter stopped \(exit 0\)/);
+  // the greeter's subscriber logged the published event before it stopped
+  assert.match(err, /"msg":"user created","service":"greeter","id":"1"/);
+});

@@ -152,7 +152,7 @@ export function parseMultipart(body: Buffer, contentType: string, limit: number)
     bb.on("filesLimit", () => fail(errors.badRequest("gateway", "file uploads are not supported")));
     bb.on("fieldsLimit", () => fail(errors.payloadTooLarge("gateway", "too many form fields")));
     bb.on("partsLimit", () => fail(errors.payloadTooLarge("gateway", "too many form parts")));
-    bb.on("error", () => fail(errors.badRequest("gateway", "malformed multipart body")));
+    bb.on("error", () => reject(failed ?? errors.badRequest("gateway", "malformed multipart body")));
     bb.on("close", () => (failed ? reject(failed) : resolve(out)));
     bb.end(body);
   });

@@ -24,3 +24,33 @@ it("npm start runs helloworld: the caller finds the greeter, calls, streams, pub
   // the greeter's subscriber logged the published event before it stopped
   assert.match(err, /"msg":"user created","service":"greeter","id":"1"/);
 });
+
+it("examples/state uses store, config, events and sync on their durable defaults", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "micro-state-test-"));
+  try {
+    const child = spawn(process.execPath, ["--conditions=micro-source", "--import", "tsx", "examples/state/main.ts", dir], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    assert.equal(code, 0, err);
+    assert.deepEqual(out.trim().split("\n"), [
+      'store read {"name":"Ada"}',
+      'store list ["user/1","user/2"]',
+      "config greeting.prefix Hello",
+      "config watch Howdy",
+      "events consumed 1,2",
+      "sync locked report",
+      "sync leader leader",
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

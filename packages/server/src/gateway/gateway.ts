@@ -77,6 +77,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     },
   };
   const ws = new WsGateway(shared);
+  const fast = !o.authorize && !shared.cors;
   let server: Server | undefined;
   let closed = false;
 
@@ -201,8 +202,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const pathname = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? "" : url.slice(q + 1);
     const method = req.method;
-    // hot path: a cached route, no authorize hook
-    if (!o.authorize && (method === "POST" || method === "GET")) {
+    // hot path: a cached route, no authorize hook, no CORS
+    if (fast && (method === "POST" || method === "GET")) {
       const t = router.cached(pathname);
       if (t) return call(req, res, t, query, undefined);
     }

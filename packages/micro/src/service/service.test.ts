@@ -11,6 +11,7 @@ import type { Registry } from "../registry/registry.js";
 import type { StandardSchemaV1 } from "../schema/standard-schema.js";
 import { memoryTransport } from "../transport/memory.js";
 import { tcpTransport } from "../transport/tcp.js";
+import { httpTransport } from "../transport/http.js";
 import type { Transport } from "../transport/transport.js";
 import { Service, type ServiceOptions } from "./service.js";
 
@@ -54,10 +55,10 @@ const nameSchema: StandardSchemaV1<{ name: string }> = {
   },
 };
 
-for (const kind of ["memory", "tcp"] as const) {
+for (const kind of ["memory", "tcp", "http"] as const) {
   describe(`service over ${kind} transport`, () => {
     const registry: Registry = memoryRegistry();
-    const transport: Transport = kind === "memory" ? memoryTransport() : tcpTransport();
+    const transport: Transport = kind === "memory" ? memoryTransport() : kind === "tcp" ? tcpTransport() : httpTransport();
     const broker = memoryBroker();
     const services: Service[] = [];
     const make = (o: Partial<ServiceOptions> & { name: string }) => {
@@ -239,6 +240,21 @@ for (const kind of ["memory", "tcp"] as const) {
       await caller.publish(topic, { id: "1" });
       await all;
       assert.deepEqual(seen.sort(), ["fan:1", "fan:1", "queue:1"]);
+    });
+
+    it("routes to a chosen version or node", async () => {
+      const name = `versions-${kind}`;
+      const v1 = make({ name, version: "1.0.0" });
+      const v2 = make({ name, version: "2.0.0" });
+      v1.handle({ async which() { return "v1"; } }, { name: "V" });
+      v2.handle({ async which() { return "v2"; } }, { name: "V" });
+      await v1.start();
+      await v2.start();
+      for (let i = 0; i < 10; i++) {
+        assert.equal(await caller.client.call(name, "V.Which", {}, { version: "2.0.0" }), "v2");
+        assert.equal(await caller.client.call(name, "V.Which", {}, { node: v1.id }), "v1");
+      }
+      await assert.rejects(caller.client.call(name, "V.Which", {}, { version: "9" }), (e: unknown) => e instanceof MicroError && e.code === 503);
     });
 
     it("retries on another node when one is gone, and never retries handler errors", async () => {

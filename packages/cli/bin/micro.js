@@ -7,9 +7,8 @@ const CONDITION = "micro-source";
 // Workspace packages export their TypeScript sources under the "micro-source" condition; resolve
 // with it here, and hand it to child processes (services started by `micro run`) through NODE_OPTIONS.
 if (!process.execArgv.some((a) => a.includes(CONDITION))) {
-  register(
-    `data:text/javascript,export async function resolve(s, c, next) { return next(s, c.conditions.includes("${CONDITION}") ? c : { ...c, conditions: [...c.conditions, "${CONDITION}"] }); }`,
-  );
+  const hook = `export async function resolve(s, c, next) { return next(s, c.conditions.includes("${CONDITION}") ? c : { ...c, conditions: [...c.conditions, "${CONDITION}"] }); }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --conditions=${CONDITION}`.trim();
 }
 registerTsx();

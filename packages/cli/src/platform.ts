@@ -6,35 +6,12 @@ import {
   MicroError,
   RpcClient,
   memoryRegistry,
+  serviceRegistry,
   serviceRuntime,
   tcpTransport,
-  type Client,
   type Registry,
   type Runtime,
-  type ServiceRecord,
-  type Watcher,
 } from "@micro-ts/micro";
-
-/** A read-only registry that asks the server's `registry` service (same wire as the core's serviceRegistry). */
-function remoteRegistry(core: Client, address: string, timeout: number): Registry {
-  const call = <T>(endpoint: string, req: unknown) => core.call<T>("registry", endpoint, req, { address, timeout });
-  const readOnly = (): never => {
-    throw new Error("the CLI's registry is read-only");
-  };
-  return {
-    name: "cli",
-    async close() {},
-    async getService(name: string) {
-      return (await call<{ services: ServiceRecord[] }>("Registry.GetService", { name })).services ?? [];
-    },
-    async listServices() {
-      return (await call<{ services: ServiceRecord[] }>("Registry.ListServices", {})).services ?? [];
-    },
-    register: async () => readOnly(),
-    deregister: async () => readOnly(),
-    watch: (): Watcher => readOnly(),
-  };
-}
 
 export class Platform {
   readonly core: RpcClient;
@@ -49,9 +26,10 @@ export class Platform {
   ) {
     const transport = tcpTransport();
     this.core = new RpcClient({ registry: memoryRegistry(), transport, callDefaults: { timeout, retries: 0 } });
-    this.registry = remoteRegistry(this.core, address, timeout);
+    this.registry = serviceRegistry({ address, timeout, transport });
     this.client = new RpcClient({ registry: this.registry, transport, callDefaults: { timeout, retries: 1 } });
-    this.runtime = serviceRuntime({ client: this.core, address, timeout: Math.max(timeout, 30_000) });
+    // Found through the registry: micro server registers its runtime service wherever it listens.
+    this.runtime = serviceRuntime({ client: this.client, timeout: Math.max(timeout, 30_000) });
   }
 
   /** Calls an endpoint of a core service (`store`, `config`, `broker`, ...) on the server. */

@@ -111,3 +111,16 @@ export * from "./store/index.js";
 export * from "./sync/index.js";
 
 export * from "./runtime/index.js";
+
+// Service-backed implementations: the core services of a `micro server`.
+export { serviceRegistry, REGISTRY_SERVICE } from "./registry/service.js";
+export type { ServiceRegistryOptions } from "./registry/service.js";
+export { serviceBroker, BROKER_SERVICE } from "./broker/service.js";
+export type { ServiceBrokerOptions } from "./broker/service.js";
+export { serviceStore, STORE_SERVICE } from "./store/service.js";
+export type { ServiceStoreOptions } from "./store/service.js";
+export { serviceEvents, EVENTS_SERVICE } from "./events/service.js";
+export type { ServiceEventsOptions } from "./events/service.js";
+export { serviceSource, CONFIG_SERVICE } from "./config/service.js";
+export type { ServiceSourceOptions } from "./config/service.js";
+export type { RemoteOptions } from "./util/remote.js";

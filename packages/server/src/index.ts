@@ -2,3 +2,14 @@
 export { createGateway } from "./gateway/gateway.js";
 export type { Gateway, GatewayOptions, GatewayTarget, GatewayAccount, Authorize } from "./gateway/options.js";
 export type { CorsOptions } from "./gateway/cors.js";
+
+// The core services and `micro server`.
+export { startServer, CORE_SERVICES } from "./server.js";
+export type { ServerOptions, RunningServer } from "./server.js";
+export { RegistryHandler } from "./services/registry.js";
+export { BrokerHandler } from "./services/broker.js";
+export { StoreHandler } from "./services/store.js";
+export { ConfigHandler } from "./services/config.js";
+export { EventsHandler } from "./services/events.js";
+export { Proxy } from "./services/proxy.js";
+export type { ProxyOptions } from "./services/proxy.js";

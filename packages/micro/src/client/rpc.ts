@@ -214,6 +214,19 @@ export class RpcClient implements Client {
           return this.remote(service, endpoint, req, o);
         });
       }
+      if (conn) {
+        const deadline = this.deadline(o);
+        const { msg, codec } = this.message(service, endpoint, req, o, deadline - Date.now());
+        return conn.request(msg, o.signal ? { deadline, signal: o.signal } : { deadline }).then(
+          (rsp) => this.decode(rsp, codec),
+          (e: unknown) => {
+            if (e instanceof MicroError && e.code === 408 && e.id === "transport") throw this.timedOut(service, endpoint, o);
+            if (!isRetryable(e) || o.signal?.aborted || (o.retries ?? this.retries) === 0) throw e;
+            this.selector.mark(node!, e);
+            return this.remote(service, endpoint, req, { ...o, retries: (o.retries ?? this.retries) - 1 });
+          },
+        );
+      }
     }
     return this.remote(service, endpoint, req, o);
   }

@@ -34,6 +34,7 @@ export function serviceSource(opts: ServiceSourceOptions): Source {
         onItem: () => onChange(),
         // Anything may have changed while the server was away.
         onReconnect: () => onChange(),
+        persistent: true,
       });
       kept.ready.catch(() => {});
       let stopped = false;

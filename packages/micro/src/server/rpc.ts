@@ -12,7 +12,7 @@ import type { Logger } from "../logger/logger.js";
 import { silentLogger } from "../logger/logger.js";
 import type { Endpoint } from "../registry/registry.js";
 import { formatIssues } from "../schema/standard-schema.js";
-import { HEADERS, type Handler, type Listener, type ServerStream, type Transport } from "../transport/transport.js";
+import { HEADERS, type Handler, type Listener, type ServerStream, type StreamHandler, type Transport } from "../transport/transport.js";
 import { extractEndpoints, toRegistryEndpoint, type EndpointEntry, type HandleOptions } from "./handler.js";
 import type { Server, ServerMiddleware, ServerRequest } from "./server.js";
 
@@ -26,6 +26,14 @@ export interface RpcServerOptions {
   logger?: Logger;
   /** Extra work to run per call, e.g. auth checks; see ServerMiddleware. */
   middleware?: ServerMiddleware[];
+  /** More service names this server answers for (one server hosting several services). */
+  aliases?: readonly string[];
+  /**
+   * Takes the calls whose micro-service header names a service this server does not answer
+   * for (neither `name` nor an alias), instead of dispatching them by endpoint: the network
+   * proxy forwards them. Without it, such calls are dispatched like any other.
+   */
+  fallback?: StreamHandler;
 }
 
 const RESERVED = new Set<string>([HEADERS.service, HEADERS.endpoint, HEADERS.contentType, HEADERS.timeout, HEADERS.stream]);
@@ -81,6 +89,7 @@ export class RpcServer implements Server {
   private readonly chain: ServerMiddleware[];
   private readonly codecs: Codecs;
   private readonly logger: Logger;
+  private readonly names: ReadonlySet<string>;
   private listener: Listener | undefined;
   private draining = false;
   private active = 0;
@@ -90,6 +99,7 @@ export class RpcServer implements Server {
     this.codecs = opts.codecs ?? new Codecs();
     this.logger = opts.logger ?? silentLogger();
     this.chain = [...(opts.middleware ?? [])];
+    this.names = new Set([opts.name, ...(opts.aliases ?? [])]);
   }
 
   get address(): string {
@@ -161,6 +171,11 @@ export class RpcServer implements Server {
     const endpointName = h[HEADERS.endpoint] ?? "";
     if (this.draining) {
       this.fail(stream, serviceUnavailable(this.opts.name, "server is shutting down"), endpointName);
+      return;
+    }
+    const target = h[HEADERS.service];
+    if (this.opts.fallback && target && !this.names.has(target)) {
+      this.opts.fallback(stream);
       return;
     }
     const entry = this.handlers.get(endpointName.toLowerCase());

@@ -16,10 +16,35 @@ import { memoryTransport } from "../transport/memory.js";
 import { tcpTransport } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
 import { badRequest } from "../errors/errors.js";
+import { serviceBroker } from "../broker/service.js";
+import { serviceRegistry } from "../registry/service.js";
+import type { Store } from "../store/store.js";
+import { fileStore } from "../store/file.js";
+import { memoryStore } from "../store/memory.js";
+import { serviceStore } from "../store/service.js";
+import type { Events } from "../events/events.js";
+import { fileEvents } from "../events/file.js";
+import { memoryEvents } from "../events/memory.js";
+import { serviceEvents } from "../events/service.js";
+import type { Config, Source } from "../config/config.js";
+import { newConfig } from "../config/default.js";
+import { envSource } from "../config/sources.js";
+import { serviceSource } from "../config/service.js";
 
 type Factory<T, A extends unknown[]> = (...args: A) => T;
 
 const DEFAULT_REGISTRY = "mdns";
+
+/** The `micro server` a service uses for everything it was not given (MICRO_SERVER=host:port). */
+export function microServer(): string | undefined {
+  return process.env["MICRO_SERVER"] || undefined;
+}
+
+function needServer(env: string): string {
+  const a = microServer();
+  if (!a) throw badRequest("micro.defaults", `${env}=service needs MICRO_SERVER=host:port (the micro server's RPC address)`);
+  return a;
+}
 
 /** Single-process defaults are shared within a process so in-memory services see each other. */
 let sharedMemory: { registry?: Registry; transport?: Transport; broker?: Broker } = {};
@@ -27,6 +52,7 @@ let sharedMemory: { registry?: Registry; transport?: Transport; broker?: Broker 
 export const REGISTRIES: Record<string, Factory<Registry, [Logger]>> = {
   mdns: () => mdnsRegistry(),
   memory: () => (sharedMemory.registry ??= memoryRegistry()),
+  service: () => serviceRegistry({ address: needServer("MICRO_REGISTRY") }),
 };
 
 export const TRANSPORTS: Record<string, Factory<Transport, [Logger]>> = {
@@ -38,6 +64,20 @@ export const TRANSPORTS: Record<string, Factory<Transport, [Logger]>> = {
 export const BROKERS: Record<string, Factory<Broker, [Registry, Logger]>> = {
   http: (registry, logger) => httpBroker({ registry, logger }),
   memory: () => (sharedMemory.broker ??= memoryBroker()),
+  service: (_registry, logger) => serviceBroker({ address: needServer("MICRO_BROKER"), logger }),
+};
+
+/** Stores by name; the table is the service's name. */
+export const STORES: Record<string, Factory<Store, [string, Logger]>> = {
+  file: (table, logger) => fileStore({ table, logger }),
+  memory: (table) => memoryStore({ table }),
+  service: (table) => serviceStore({ address: needServer("MICRO_STORE"), table }),
+};
+
+export const EVENTS: Record<string, Factory<Events | Promise<Events>, [Logger]>> = {
+  file: (logger) => fileEvents({ logger }),
+  memory: () => memoryEvents(),
+  service: () => serviceEvents({ address: needServer("MICRO_EVENTS") }),
 };
 
 /** True for the process-wide memory defaults, which no single service may close. */
@@ -59,8 +99,34 @@ function pick<T, A extends unknown[]>(kind: string, env: string, fallback: strin
   return f(...args);
 }
 
+/** With MICRO_SERVER set, every default that has a service-backed form uses it. */
+const orServer = (fallback: string) => (microServer() ? "service" : fallback);
+
 export function defaultRegistry(logger: Logger): Registry {
-  return pick("registry", "MICRO_REGISTRY", DEFAULT_REGISTRY, REGISTRIES, [logger]);
+  return pick("registry", "MICRO_REGISTRY", orServer(DEFAULT_REGISTRY), REGISTRIES, [logger]);
+}
+
+/** MICRO_STORE=file|memory|service; the table is the service's name. @default file, or service with MICRO_SERVER */
+export function defaultStore(table: string, logger: Logger): Store {
+  return pick("store", "MICRO_STORE", orServer("file"), STORES, [table, logger]);
+}
+
+/** MICRO_EVENTS=file|memory|service. @default file, or service with MICRO_SERVER */
+export function defaultEvents(logger: Logger): Promise<Events> {
+  return Promise.resolve(pick("events", "MICRO_EVENTS", orServer("file"), EVENTS, [logger]));
+}
+
+/**
+ * The environment (MICRO_CONFIG_*), above the server's config document when MICRO_SERVER is set
+ * (or MICRO_CONFIG=service); `config.set()` writes the Config's own memory layer above both.
+ */
+export function defaultConfig(logger: Logger): Promise<Config> {
+  const sources: Source[] = [];
+  const kind = (process.env["MICRO_CONFIG"] || orServer("env")).toLowerCase();
+  if (kind === "service") sources.push(serviceSource({ address: needServer("MICRO_CONFIG") }));
+  else if (kind !== "env") throw badRequest("micro.defaults", `unknown config "${kind}" in MICRO_CONFIG; built in: env, service`);
+  sources.push(envSource());
+  return newConfig({ sources, logger });
 }
 
 export function defaultTransport(logger: Logger): Transport {
@@ -68,7 +134,7 @@ export function defaultTransport(logger: Logger): Transport {
 }
 
 export function defaultBroker(registry: Registry, logger: Logger): Broker {
-  return pick("broker", "MICRO_BROKER", "http", BROKERS, [registry, logger]);
+  return pick("broker", "MICRO_BROKER", orServer("http"), BROKERS, [registry, logger]);
 }
 
 export function defaultSelector(): Selector {

@@ -19,7 +19,22 @@ import type { HandleOptions } from "../server/handler.js";
 import { RpcServer } from "../server/rpc.js";
 import type { ServerMiddleware } from "../server/server.js";
 import { HEADERS, type Transport } from "../transport/transport.js";
-import { defaultBroker, defaultRegistry, defaultSelector, defaultTransport, envNumber, isSharedDefault } from "./defaults.js";
+import type { Config } from "../config/config.js";
+import type { Events } from "../events/events.js";
+import type { Store } from "../store/store.js";
+import { storeSync } from "../sync/store.js";
+import type { Sync } from "../sync/sync.js";
+import {
+  defaultBroker,
+  defaultConfig,
+  defaultEvents,
+  defaultRegistry,
+  defaultSelector,
+  defaultStore,
+  defaultTransport,
+  envNumber,
+  isSharedDefault,
+} from "./defaults.js";
 
 export interface ServiceOptions {
   /** The service name other services call, e.g. "greeter". */
@@ -50,6 +65,14 @@ export interface ServiceOptions {
   drainTimeout?: number;
   /** Defaults for outgoing calls. */
   callDefaults?: { timeout?: number; retries?: number };
+  /** @default the file store, table = service name (MICRO_STORE; the server's store with MICRO_SERVER) */
+  store?: Store;
+  /** @default the file event log (MICRO_EVENTS; the server's events with MICRO_SERVER) */
+  events?: Events;
+  /** @default env (MICRO_CONFIG_*), over the server's config document with MICRO_SERVER */
+  config?: Config;
+  /** @default store-backed locks and leaders on `store` */
+  sync?: Sync;
 }
 
 /** What a subscriber's handler receives besides the payload. */
@@ -74,7 +97,14 @@ export class Service {
   readonly server: RpcServer;
   private readonly codecs: Codecs;
   private readonly opts: ServiceOptions;
-  private readonly owned: { registry?: Registry; broker?: Broker } = {};
+  private readonly owned: {
+    registry?: Registry;
+    broker?: Broker;
+    store?: Store;
+    events?: Promise<Events>;
+    config?: Promise<Config>;
+    sync?: Sync;
+  } = {};
   private readonly ttl: number;
   private readonly interval: number;
   private readonly subs: { topic: string; fn: MessageHandler; queue: string | undefined }[] = [];
@@ -112,6 +142,28 @@ export class Service {
       ...(opts.callDefaults ? { callDefaults: opts.callDefaults } : {}),
       ...(process.env["MICRO_PROXY"] ? { proxy: process.env["MICRO_PROXY"] } : {}),
     });
+  }
+
+  /** The service's store, created on first use (scoped to table = the service name); closed on stop if created here. */
+  get store(): Store {
+    return this.opts.store ?? (this.owned.store ??= defaultStore(this.name, this.logger));
+  }
+
+  /** Locks and leader election, created on first use on `store`. */
+  get sync(): Sync {
+    return this.opts.sync ?? (this.owned.sync ??= storeSync({ store: this.store }));
+  }
+
+  /** The durable event streams, opened on first use (the file log opens asynchronously). */
+  get events(): Promise<Events> {
+    if (this.opts.events) return Promise.resolve(this.opts.events);
+    return (this.owned.events ??= defaultEvents(this.logger));
+  }
+
+  /** The service's config, loaded on first use (its sources are read asynchronously). */
+  get config(): Promise<Config> {
+    if (this.opts.config) return Promise.resolve(this.opts.config);
+    return (this.owned.config ??= defaultConfig(this.logger));
   }
 
   /** Adds a handler object's methods as endpoints (`Greeter.Hello`). */
@@ -203,7 +255,12 @@ export class Service {
     await Promise.all(this.live.splice(0).map((s) => s.unsubscribe().catch(() => {})));
     await this.server.stop({ drainTimeout: this.opts.drainTimeout ?? 10_000 });
     await this.client.close();
-    const { broker, registry } = this.owned;
+    const { broker, registry, store, events, config, sync } = this.owned;
+    // State created on first use: sync before the store it lives on.
+    if (sync) await sync.close().catch(() => {});
+    if (store) await store.close().catch(() => {});
+    if (events) await events.then((e) => e.close()).catch(() => {});
+    if (config) await config.then((c) => c.close()).catch(() => {});
     if (broker && !isSharedDefault(broker)) await broker.close();
     await this.registry.close();
     if (registry && !isSharedDefault(registry)) await registry.close();

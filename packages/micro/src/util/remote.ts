@@ -5,6 +5,7 @@
  */
 import type { CallOptions, ResponseStream } from "../client/client.js";
 import { RpcClient } from "../client/rpc.js";
+import { runWithContext } from "../context/context.js";
 import { serviceUnavailable } from "../errors/errors.js";
 import { memoryRegistry } from "../registry/memory.js";
 import { tcpTransport } from "../transport/tcp.js";
@@ -97,6 +98,8 @@ export interface KeepOptions<T> {
   onEnd?: (err?: unknown) => void;
   /** Longest wait between reconnect attempts, in ms. @default 1000 */
   maxBackoff?: number;
+  /** Keep trying even when the first attempt fails (`ready` then waits for a server). @default false */
+  persistent?: boolean;
 }
 
 /**
@@ -132,7 +135,7 @@ export function keepStream<T>(remote: Remote, endpoint: string, o: KeepOptions<T
           o.onItem(x);
         }
       } catch (e) {
-        if (first && !stopped) {
+        if (first && !stopped && !o.persistent) {
           stopped = true;
           rejectReady(e);
           o.onEnd?.(e);
@@ -150,7 +153,8 @@ export function keepStream<T>(remote: Remote, endpoint: string, o: KeepOptions<T
     if (first) rejectReady(remote.closedError());
     o.onEnd?.();
   };
-  void loop();
+  // A stream outlives the call that opened it: it must not inherit that call's deadline or headers.
+  void runWithContext({ metadata: {}, signal: new AbortController().signal }, loop);
   return {
     ready,
     stop: () => {

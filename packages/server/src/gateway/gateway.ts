@@ -5,12 +5,14 @@
  */
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { CacheRegistry, errors, MicroError, type Metadata } from "@micro-ts/micro";
 import { BodyReads, decode, parseQuery, readBody } from "./body.js";
 import { Cors } from "./cors.js";
 import { openapi } from "./openapi.js";
 import { resolveOptions, type Gateway, type GatewayAccount, type GatewayOptions, type GatewayTarget, type ResolvedOptions } from "./options.js";
 import { Router, segments, type Target } from "./route.js";
+import { rawReply } from "./reply.js";
 import { WsGateway } from "./ws.js";
 
 const JSON_TYPE = "application/json";
@@ -242,10 +244,22 @@ export function createGateway(opts: GatewayOptions): Gateway {
       if (closed) throw errors.serviceUnavailable("gateway", "gateway is closed");
       if (server) throw new Error("gateway: already listening");
       const { host, port } = splitAddress(address);
-      const s = createServer({ headersTimeout: o.headersTimeout, requestTimeout: o.requestTimeout }, handler);
+      const s = createServer(
+        {
+          headersTimeout: o.headersTimeout,
+          requestTimeout: o.requestTimeout,
+          // how often node enforces those two (its default, 30 s, would let slow clients linger)
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, o.headersTimeout / 2)),
+        },
+        handler,
+      );
       s.keepAliveTimeout = o.keepAliveTimeout;
       s.on("upgrade", ws.upgrade.bind(ws));
       s.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => clientError(err, socket));
+      s.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+        socket.on("error", () => socket.destroy());
+        rawReply(socket, errors.methodNotAllowed("gateway", "CONNECT is not supported"));
+      });
       server = s;
       await new Promise<void>((resolve, reject) => {
         s.once("error", reject);
@@ -278,14 +292,9 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
 /** node:http's default answers, with a JSON body, and never a crash on a broken socket. */
 function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || err.code === "ECONNRESET") {
-    socket.destroy();
-    return;
-  }
+  if (!socket.writable || err.code === "ECONNRESET") return void socket.destroy();
   const code = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-  const e = new MicroError("gateway", code === 431 ? "request headers too large" : code === 408 ? "request timed out" : "malformed HTTP request", code);
-  const body = JSON.stringify(e.toJSON());
-  socket.end(`HTTP/1.1 ${code} ${e.status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  rawReply(socket, new MicroError("gateway", code === 431 ? "request headers too large" : code === 408 ? "request timed out" : "malformed HTTP request", code));
 }
 
 /** `host:port`, `[v6]:port` or `:port`. */

@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream";
 import { errors, MicroError, type ConsumeOptions, type Event } from "@micro-ts/micro";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Shared } from "./gateway.js";
+import { rawReply } from "./reply.js";
 import type { GatewayAccount } from "./options.js";
 import type { Target } from "./route.js";
 
@@ -40,7 +41,7 @@ export class WsGateway {
           else void this.consume(ws, plan.topic, plan.opts);
         });
       },
-      (e: unknown) => refuse(socket, MicroError.from(e, "gateway")),
+      (e: unknown) => rawReply(socket, MicroError.from(e, "gateway")),
     );
   }
 
@@ -204,12 +205,4 @@ function closeWithError(ws: WebSocket, err: MicroError, s: Shared): void {
   if (ws.readyState !== WebSocket.OPEN) return;
   const code = err.code >= 400 && err.code <= 599 ? 4000 + err.code : 1011;
   ws.send(JSON.stringify(err.toJSON()), () => ws.close(code, err.status));
-}
-
-/** Answers a refused upgrade as plain HTTP. */
-function refuse(socket: Duplex, err: MicroError): void {
-  if (socket.destroyed || !socket.writable) return void socket.destroy();
-  const code = err.code >= 400 && err.code <= 599 ? err.code : 500;
-  const body = JSON.stringify(err.toJSON());
-  socket.end(`HTTP/1.1 ${code} ${err.status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

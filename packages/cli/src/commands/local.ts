@@ -1,0 +1,161 @@
+/** Commands that need no server: env, new, and server itself. */
+import { join } from "node:path";
+import { Command } from "commander";
+import {
+  localRuntime,
+  RpcServer,
+  RuntimeHandler,
+  RUNTIME_SERVICE,
+  tcpTransport,
+  type Registry,
+  type ServiceRecord,
+} from "@micro-ts/micro";
+import { configDir, DEFAULT_ENV, loadEnvs, saveEnvs, validAddress } from "../env.js";
+import { UsageError } from "../flags.js";
+import { table } from "../output.js";
+import { scaffold, TEMPLATES, type Template } from "../scaffold.js";
+import type { Wrap } from "./runtime.js";
+
+export function localCommands(program: Command, wrap: Wrap): void {
+  const env = program
+    .command("env")
+    .description("which server the CLI talks to (default env `local` = 127.0.0.1:8081)")
+    .action(
+      wrap(async (ctx) => {
+        const c = await loadEnvs();
+        const rows = Object.entries(c.envs).map(([name, e]) => ({ name, address: e.address, current: name === c.current }));
+        ctx.out.print(rows, () => table(["", "ENV", "ADDRESS"], rows.map((r) => [r.current ? "*" : " ", r.name, r.address])));
+      }),
+    );
+  env
+    .command("set")
+    .description("make NAME the current env")
+    .argument("<name>", "an env from `micro env`")
+    .action(
+      wrap(async (ctx, name: string) => {
+        const c = await loadEnvs();
+        if (!c.envs[name]) throw new UsageError(`no env named ${name}; add it with \`micro env add ${name} HOST:PORT\``);
+        await saveEnvs({ ...c, current: name });
+        ctx.out.print({ current: name, address: c.envs[name].address }, () => `current env: ${name} (${c.envs[name]!.address})`);
+      }),
+    );
+  env
+    .command("add")
+    .description("add (or change) an env")
+    .argument("<name>", "the env's name")
+    .argument("<address>", "the server's HOST:PORT")
+    .action(
+      wrap(async (ctx, name: string, address: string) => {
+        if (!/^[A-Za-z0-9][\w.-]*$/.test(name)) throw new UsageError(`invalid env name ${JSON.stringify(name)}`);
+        if (!validAddress(address)) throw new UsageError(`invalid address ${JSON.stringify(address)}: want HOST:PORT`);
+        const c = await loadEnvs();
+        await saveEnvs({ ...c, envs: { ...c.envs, [name]: { address } } });
+        ctx.out.print({ name, address }, () => `added env ${name} (${address}); use it with \`micro env set ${name}\``);
+      }),
+    );
+  env
+    .command("delete")
+    .description("remove an env")
+    .argument("<name>", "the env")
+    .action(
+      wrap(async (ctx, name: string) => {
+        const c = await loadEnvs();
+        if (name === DEFAULT_ENV) throw new UsageError(`the ${DEFAULT_ENV} env cannot be removed`);
+        if (!c.envs[name]) throw new UsageError(`no env named ${name}`);
+        const envs = { ...c.envs };
+        delete envs[name];
+        await saveEnvs({ current: c.current === name ? DEFAULT_ENV : c.current, envs });
+        ctx.out.print({ name, deleted: true }, () => `removed env ${name}`);
+      }),
+    );
+
+  program
+    .command("new")
+    .description("scaffold a TypeScript service")
+    .argument("<name>", "the service's name (and directory)")
+    .option("-t, --template <template>", `one of ${TEMPLATES.join(", ")}`, "basic")
+    .action(
+      wrap(async (ctx, name: string, o: { template: string }) => {
+        if (!TEMPLATES.includes(o.template as Template)) throw new UsageError(`unknown template ${o.template}: one of ${TEMPLATES.join(", ")}`);
+        const { dir, files } = await scaffold(name, o.template as Template);
+        ctx.out.print({ dir, files, template: o.template }, () =>
+          [`created ${dir} (${o.template})`, ...files.map((f) => `  ${f}`), "", "next:", `  cd ${name} && npm install && npm start`, `  or, with micro server running: micro run ${name}`].join("\n"),
+        );
+      }),
+    );
+
+  program
+    .command("server")
+    .description("run the platform: registry, broker, store, config, events, runtime and the API gateway")
+    .option("--address <host:port>", "RPC address of the core services", "127.0.0.1:8081")
+    .option("--gateway-address <host:port>", "HTTP address of the API gateway", "127.0.0.1:8080")
+    .option("--data-dir <dir>", "where state lives (default ~/.micro/data)")
+    .action(
+      wrap(async (ctx, o: { address: string; gatewayAddress: string; dataDir?: string }) => {
+        for (const a of [o.address, o.gatewayAddress]) if (!validAddress(a)) throw new UsageError(`invalid address ${JSON.stringify(a)}: want HOST:PORT`);
+        const { startServer } = await loadServer();
+        const dataDir = o.dataDir ?? join(configDir(), "data");
+        const server = await startServer({ dataDir, address: o.address, gatewayAddress: o.gatewayAddress });
+        const runtime = (await server.registry.getService(RUNTIME_SERVICE)).length === 0 ? await hostRuntime(server) : undefined;
+        const info = { address: server.address, gateway: server.gatewayAddress, dataDir, runtime: runtime?.address ?? server.address };
+        ctx.out.print(info, () => `micro server\n  rpc      ${info.address}\n  gateway  http://${info.gateway}\n  runtime  ${info.runtime}\n  data     ${dataDir}`);
+        await new Promise<void>((resolve) => {
+          process.once("SIGINT", resolve);
+          process.once("SIGTERM", resolve);
+        });
+        await runtime?.stop();
+        await server.stop();
+      }),
+    );
+}
+
+interface RunningServer {
+  address: string;
+  gatewayAddress: string;
+  dataDir: string;
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves a local runtime next to the server when the server has none of its own: its own listener
+ * on the server's host, registered in the server's registry as `runtime`. Its children get
+ * MICRO_SERVER, so what `micro run` starts uses this server with nothing else set.
+ */
+async function hostRuntime(server: RunningServer): Promise<{ address: string; stop(): Promise<void> }> {
+  const runtime = localRuntime({ dataDir: join(server.dataDir, "runtime"), env: { MICRO_SERVER: server.address } });
+  const host = server.address.slice(0, server.address.lastIndexOf(":"));
+  const rpc = new RpcServer({ name: RUNTIME_SERVICE, transport: tcpTransport(), address: `${host}:0` });
+  rpc.handle(new RuntimeHandler(runtime));
+  const address = await rpc.start();
+  const record: ServiceRecord = {
+    name: RUNTIME_SERVICE,
+    version: "latest",
+    metadata: { server: "micro-ts" },
+    endpoints: rpc.endpoints(),
+    nodes: [{ id: `${RUNTIME_SERVICE}-${address}`, address, metadata: { server: "micro-ts" } }],
+  };
+  await server.registry.register(record);
+  return {
+    address,
+    async stop() {
+      await runtime.stop();
+      await server.registry.deregister(record).catch(() => {});
+      await rpc.stop();
+    },
+  };
+}
+type StartServer = (o: { dataDir: string; address: string; gatewayAddress: string }) => Promise<RunningServer>;
+
+/** @micro-ts/server is loaded only for `micro server`, so the rest of the CLI works without it. */
+async function loadServer(): Promise<{ startServer: StartServer }> {
+  const name = "@micro-ts/server";
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(name)) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`micro server needs ${name}: npm install ${name} (${(err as Error).message})`);
+  }
+  if (typeof mod["startServer"] !== "function") throw new Error(`${name} has no startServer export yet; update it`);
+  return { startServer: mod["startServer"] as StartServer };
+}

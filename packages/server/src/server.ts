@@ -1,0 +1,189 @@
+/**
+ * `micro server`: one process running the core services — registry, broker, store, config,
+ * events — as ordinary Micro handlers on one RPC listener, the network proxy on that same
+ * listener, and the API gateway over HTTP.
+ *
+ *   const server = await startServer({ dataDir: "/var/lib/micro" });
+ *   // services: MICRO_SERVER=127.0.0.1:8081   HTTP: curl 127.0.0.1:8080/greeter/hello
+ *
+ * Each core service gets its own registry record (`micro services` lists them), all pointing
+ * at the one address; the service-backed clients call them by address, without discovery.
+ * The runtime service is not here yet: the core has no Runtime interface to serve.
+ */
+import { mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  createLogger,
+  fileEvents,
+  fileStore,
+  memoryRegistry,
+  RpcClient,
+  RpcServer,
+  tcpTransport,
+  type Events,
+  type Logger,
+  type Registry,
+  type ServiceRecord,
+  type Store,
+  type Transport,
+} from "@micro-ts/micro";
+import { createGateway } from "./gateway/gateway.js";
+import type { Gateway, GatewayOptions } from "./gateway/options.js";
+import { BrokerHandler } from "./services/broker.js";
+import { ConfigHandler } from "./services/config.js";
+import { EventsHandler } from "./services/events.js";
+import { Proxy } from "./services/proxy.js";
+import { RegistryHandler } from "./services/registry.js";
+import { StoreHandler } from "./services/store.js";
+
+export interface ServerOptions {
+  /** Where the store and the event log live. @default MICRO_DATA_DIR or ~/.micro */
+  dataDir?: string;
+  /** The RPC listener of the core services and the proxy (what MICRO_SERVER points at). @default "127.0.0.1:8081" */
+  address?: string;
+  /** The API gateway's HTTP listener; false runs no gateway. @default "127.0.0.1:8080" */
+  gatewayAddress?: string | false;
+  /** Extra gateway options (CORS, limits, authorize, ...). */
+  gateway?: Omit<GatewayOptions, "client" | "registry" | "events">;
+  /** Forward calls for other services (MICRO_PROXY clients). @default true */
+  proxy?: boolean;
+  /** @default tcp */
+  transport?: Transport;
+  /** How often expired registrations are swept, in ms. @default 1000 */
+  sweepInterval?: number;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  /** The bound RPC address, `host:port`. */
+  readonly address: string;
+  /** The bound gateway address, or "" without a gateway. */
+  readonly gatewayAddress: string;
+  readonly dataDir: string;
+  /** The server's own registry, store and events (for embedding and tests). */
+  readonly registry: Registry;
+  readonly store: Store;
+  readonly events: Events;
+  /** Stops the gateway, ends every stream, closes the listener, flushes the store and log. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The core services, in the order they are listed. */
+export const CORE_SERVICES = ["registry", "broker", "store", "config", "events"] as const;
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const dataDir = resolve(opts.dataDir ?? process.env["MICRO_DATA_DIR"] ?? join(homedir(), ".micro"));
+  mkdirSync(dataDir, { recursive: true });
+  const logger = opts.logger ?? createLogger({ fields: { service: "micro.server" } });
+  const transport = opts.transport ?? tcpTransport({ logger });
+  const registry = memoryRegistry({ sweepInterval: opts.sweepInterval ?? 1000 });
+  const store = fileStore({ dir: join(dataDir, "store"), logger });
+  await store.open();
+  const events = await fileEvents({ dir: join(dataDir, "events"), logger });
+
+  const broker = new BrokerHandler();
+  const config = new ConfigHandler(store);
+  const proxy = opts.proxy === false ? undefined : new Proxy({ registry, transport, logger });
+  const rpc = new RpcServer({
+    name: "micro.server",
+    aliases: CORE_SERVICES,
+    transport,
+    address: opts.address ?? "127.0.0.1:8081",
+    logger,
+    ...(proxy ? { fallback: proxy.handle } : {}),
+  });
+  const registryHandler = new RegistryHandler(registry);
+  const eventsHandler = new EventsHandler(events);
+  rpc.handle(registryHandler, { name: "Registry" });
+  rpc.handle(broker, { name: "Broker" });
+  rpc.handle(new StoreHandler(store), { name: "Store" });
+  rpc.handle(config, { name: "Config" });
+  rpc.handle(eventsHandler, { name: "Events" });
+  const address = await rpc.start();
+
+  // One record per core service, all on this listener, so `micro services` shows them.
+  const records: ServiceRecord[] = CORE_SERVICES.map((name) => {
+    const prefix = `${name[0]!.toUpperCase()}${name.slice(1)}.`;
+    return {
+      name,
+      version: "latest",
+      metadata: { server: "micro-ts" },
+      endpoints: rpc.endpoints().filter((e) => e.name.startsWith(prefix)),
+      nodes: [{ id: `${name}-${address}`, address, metadata: { transport: transport.name, protocol: "mucp", server: "micro-ts" } }],
+    };
+  });
+  for (const r of records) await registry.register(r);
+
+  // The gateway calls services found in this server's registry: what registered here is reachable over HTTP.
+  const client = new RpcClient({ registry, transport });
+  let gateway: Gateway | undefined;
+  let gatewayAddress = "";
+  if (opts.gatewayAddress !== false) {
+    gateway = createGateway({ ...(opts.gateway ?? {}), client, registry, events, logger });
+    gatewayAddress = await gateway.listen(opts.gatewayAddress ?? "127.0.0.1:8080");
+  }
+  logger.info("micro server started", { address, gateway: gatewayAddress || "off", dataDir });
+
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    await gateway?.close();
+    // End the long-lived streams first, so draining waits only for ordinary calls.
+    registryHandler.close();
+    broker.close();
+    config.close();
+    eventsHandler.close();
+    await rpc.stop({ drainTimeout: 2000 });
+    await proxy?.close();
+    await client.close();
+    await events.close();
+    await store.close();
+    await registry.close();
+    logger.info("micro server stopped", { address });
+  };
+  return {
+    address,
+    gatewayAddress,
+    dataDir,
+    registry,
+    store,
+    events,
+    stop: () => (stopping ??= stop()),
+  };
+}
+
+/** `node server.ts [--data-dir DIR] [--address HOST:PORT] [--gateway-address HOST:PORT|off]`; prints the addresses as JSON. */
+async function main(argv: string[]): Promise<void> {
+  const opts: ServerOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i] ?? "";
+    if (flag === "--data-dir") opts.dataDir = value();
+    else if (flag === "--address") opts.address = value();
+    else if (flag === "--gateway-address") {
+      const v = value();
+      opts.gatewayAddress = v === "off" ? false : v;
+    } else {
+      process.stderr.write(`unknown flag ${flag}\nusage: micro server [--data-dir DIR] [--address HOST:PORT] [--gateway-address HOST:PORT|off]\n`);
+      process.exit(2);
+    }
+  }
+  const s = await startServer(opts);
+  process.stdout.write(`${JSON.stringify({ address: s.address, gatewayAddress: s.gatewayAddress, dataDir: s.dataDir })}\n`);
+  const onSignal = () => {
+    s.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`micro server: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

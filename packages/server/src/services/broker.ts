@@ -1,0 +1,99 @@
+/**
+ * The `broker` core service: routes `Broker.Publish` to the open `Broker.Subscribe` streams of
+ * the topic, in this process: every fan-out subscriber, and one member (round-robin) of each
+ * queue group. serviceBroker() in the core is its client.
+ */
+import { errors, type Context } from "@micro-ts/micro";
+import { Queue, READY } from "./queue.js";
+
+/** A message as it travels: the body in base64. */
+export interface WireMessage {
+  topic: string;
+  header: Record<string, string>;
+  body: string;
+}
+
+interface Sub {
+  id: string;
+  topic: string;
+  queue: string | undefined;
+  out: Queue<WireMessage>;
+}
+
+interface Topic {
+  fanout: Set<Sub>;
+  groups: Map<string, { members: Sub[]; next: number }>;
+}
+
+export class BrokerHandler {
+  private readonly topics = new Map<string, Topic>();
+  private readonly byId = new Map<string, Sub>();
+
+  async publish(req: Partial<WireMessage>): Promise<Record<string, never>> {
+    if (!req.topic || typeof req.topic !== "string") throw errors.badRequest("broker", "topic is required");
+    const msg: WireMessage = { topic: req.topic, header: req.header ?? {}, body: req.body ?? "" };
+    const t = this.topics.get(req.topic);
+    if (!t) return {};
+    for (const s of t.fanout) s.out.push(msg);
+    for (const g of t.groups.values()) {
+      if (g.members.length === 0) continue;
+      g.next = g.next % g.members.length;
+      g.members[g.next++]!.out.push(msg);
+    }
+    return {};
+  }
+
+  /** `{ ready: true }` once the subscription is live, then every message routed to it. */
+  async *subscribe(req: { id?: string; topic?: string; queue?: string }, ctx: Context): AsyncGenerator<WireMessage | typeof READY> {
+    if (!req.id || !req.topic) throw errors.badRequest("broker", "id and topic are required");
+    const sub: Sub = { id: req.id, topic: req.topic, queue: req.queue || undefined, out: new Queue<WireMessage>().endOn(ctx.signal) };
+    this.add(sub);
+    try {
+      yield READY;
+      yield* sub.out;
+    } finally {
+      this.remove(sub);
+    }
+  }
+
+  /** Removes a subscription at once (its stream then ends); unknown ids are fine. */
+  async unsubscribe(req: { id?: string }): Promise<Record<string, never>> {
+    const s = req.id ? this.byId.get(req.id) : undefined;
+    if (s) this.remove(s);
+    return {};
+  }
+
+  private add(s: Sub): void {
+    this.byId.get(s.id)?.out.end();
+    this.byId.set(s.id, s);
+    let t = this.topics.get(s.topic);
+    if (!t) this.topics.set(s.topic, (t = { fanout: new Set(), groups: new Map() }));
+    if (s.queue === undefined) t.fanout.add(s);
+    else {
+      let g = t.groups.get(s.queue);
+      if (!g) t.groups.set(s.queue, (g = { members: [], next: 0 }));
+      g.members.push(s);
+    }
+  }
+
+  private remove(s: Sub): void {
+    s.out.end();
+    if (this.byId.get(s.id) === s) this.byId.delete(s.id);
+    const t = this.topics.get(s.topic);
+    if (!t) return;
+    t.fanout.delete(s);
+    if (s.queue !== undefined) {
+      const g = t.groups.get(s.queue);
+      if (g) {
+        g.members = g.members.filter((m) => m !== s);
+        if (g.members.length === 0) t.groups.delete(s.queue);
+      }
+    }
+    if (t.fanout.size === 0 && t.groups.size === 0) this.topics.delete(s.topic);
+  }
+
+  /** Ends every subscription stream (server shutdown). */
+  close(): void {
+    for (const s of [...this.byId.values()]) this.remove(s);
+  }
+}

@@ -25,7 +25,11 @@ before(async () => {
   );
   server.stderr!.on("data", (d: Buffer) => (serverErr += d.toString()));
   info = await new Promise((resolve, reject) => {
-    createInterface({ input: server.stdout! }).once("line", (l) => resolve(JSON.parse(l) as typeof info));
+    // Skip the server's own log lines: the CLI's line is the one naming the runtime.
+    createInterface({ input: server.stdout! }).on("line", (l) => {
+      const v = JSON.parse(l) as typeof info & { runtime?: string };
+      if (v.runtime) resolve(v);
+    });
     server.once("exit", (code) => reject(new Error(`micro server exited ${code}: ${serverErr}`)));
   });
   // The CLI finds the server through its env, as a user would after `micro env add/set`.

@@ -13,4 +13,6 @@ if (!process.execArgv.some((a) => a.includes(CONDITION))) {
 }
 registerTsx();
 const { main } = await import("../src/main.ts");
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// A CLI ends when its command does, whatever a library left open (stdout is synchronous for files and pipes).
+process.exit(code);

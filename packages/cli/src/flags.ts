@@ -69,6 +69,12 @@ export function parseDynamic(argv: string[]): DynamicArgs {
       cli.help = true;
       continue;
     }
+    if (a === "-o") {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError("-o needs a value: text or json");
+      cli.output = v;
+      continue;
+    }
     if (!a.startsWith("--")) {
       if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) throw new UsageError(`unknown flag ${a}: use --name=value`);
       if (Object.keys(request).length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(a)} after flags`);

@@ -6,7 +6,7 @@ import { localCommands } from "./commands/local.js";
 import { runtimeCommands, type Wrap } from "./commands/runtime.js";
 import { dynamic, serviceCommands } from "./commands/services.js";
 import { Ctx, type GlobalOptions } from "./context.js";
-import { UsageError } from "./flags.js";
+import { parseDynamic, UsageError } from "./flags.js";
 import { isUnreachable } from "./platform.js";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -105,8 +105,9 @@ export async function main(argv: string[]): Promise<number> {
       const globals = program.parseOptions(argv.slice(0, at));
       if (globals.unknown.length > 0) throw new UsageError(`unknown option ${globals.unknown[0]}`);
       try {
-        state.ctx = new Ctx(program.opts<GlobalOptions>());
-        await dynamic(state.ctx, argv.slice(at));
+        const d = parseDynamic(argv.slice(at + 1));
+        state.ctx = new Ctx({ ...program.opts<GlobalOptions>(), ...d.cli });
+        await dynamic(state.ctx, first, d);
       } catch (err) {
         throw report(err, state.ctx, program);
       }

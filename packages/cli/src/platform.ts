@@ -42,7 +42,7 @@ export class Platform {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.core.close(), this.client.close()]);
+    await Promise.allSettled([this.core.close(), this.client.close(), this.registry.close()]);
   }
 }
 

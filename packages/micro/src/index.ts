@@ -124,3 +124,6 @@ export type { ServiceEventsOptions } from "./events/service.js";
 export { serviceSource, CONFIG_SERVICE } from "./config/service.js";
 export type { ServiceSourceOptions } from "./config/service.js";
 export type { RemoteOptions } from "./util/remote.js";
+
+// Auth: accounts, tokens, rules and their enforcement (issue 5).
+export * from "./auth/index.js";

@@ -13,3 +13,17 @@ export { ConfigHandler } from "./services/config.js";
 export { EventsHandler } from "./services/events.js";
 export { Proxy } from "./services/proxy.js";
 export type { ProxyOptions } from "./services/proxy.js";
+
+// Auth (issue 5): the `auth` core service, its bootstrap, and what the gateway and CLI enforce with.
+export {
+  AuthHandler,
+  DEFAULT_RULES,
+  bootstrapAuth,
+  coreAuthMiddleware,
+  gatewayAuthorize,
+  gatewayResource,
+  checkRules,
+  shouldEnableAuth,
+  isLoopback,
+} from "./services/auth.js";
+export type { AuthDecision, BootstrapOptions } from "./services/auth.js";

@@ -28,6 +28,9 @@ import {
   type ServiceRecord,
   type Store,
   type Transport,
+  newAuth, // auth (issue 5)
+  localVerifier, // auth (issue 5)
+  type DefaultAuth, // auth (issue 5)
 } from "@micro-ts/micro";
 import { createGateway } from "./gateway/gateway.js";
 import type { Gateway, GatewayOptions } from "./gateway/options.js";
@@ -37,6 +40,9 @@ import { EventsHandler } from "./services/events.js";
 import { Proxy } from "./services/proxy.js";
 import { RegistryHandler } from "./services/registry.js";
 import { StoreHandler } from "./services/store.js";
+// --- auth (issue 5) ---
+import { AuthHandler, bootstrapAuth, coreAuthMiddleware, gatewayAuthorize, shouldEnableAuth } from "./services/auth.js";
+// --- end auth ---
 
 export interface ServerOptions {
   /** Where the store and the event log live. @default MICRO_DATA_DIR or ~/.micro */
@@ -54,6 +60,15 @@ export interface ServerOptions {
   /** How often expired registrations are swept, in ms. @default 1000 */
   sweepInterval?: number;
   logger?: Logger;
+  // --- auth (issue 5) ---
+  /**
+   * Require tokens (gateway and the `auth` service's endpoints). @default off while every
+   * listener is on loopback, on as soon as one is not; false while exposed prints a loud warning.
+   */
+  auth?: boolean;
+  /** Receives the generated admin password on first start with auth on. @default printed once to stdout */
+  announceAdmin?: (id: string, password: string) => void;
+  // --- end auth ---
 }
 
 export interface RunningServer {
@@ -66,12 +81,17 @@ export interface RunningServer {
   readonly registry: Registry;
   readonly store: Store;
   readonly events: Events;
+  // --- auth (issue 5) ---
+  /** The server's Auth (on its store), and whether it is enforced. */
+  readonly auth: DefaultAuth;
+  readonly authEnabled: boolean;
+  // --- end auth ---
   /** Stops the gateway, ends every stream, closes the listener, flushes the store and log. Idempotent. */
   stop(): Promise<void>;
 }
 
 /** The core services, in the order they are listed. */
-export const CORE_SERVICES = ["registry", "broker", "store", "config", "events"] as const;
+export const CORE_SERVICES = ["registry", "broker", "store", "config", "events", "auth"] as const; // "auth": issue 5
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const dataDir = resolve(opts.dataDir ?? process.env["MICRO_DATA_DIR"] ?? join(homedir(), ".micro"));
@@ -101,6 +121,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   rpc.handle(new StoreHandler(store), { name: "Store" });
   rpc.handle(config, { name: "Config" });
   rpc.handle(eventsHandler, { name: "Events" });
+  // --- auth (issue 5) ---
+  const auth = newAuth({ store });
+  const decision = shouldEnableAuth([opts.address ?? "127.0.0.1:8081", opts.gatewayAddress ?? "127.0.0.1:8080"], opts.auth);
+  if (decision.warning) {
+    logger.warn(decision.warning);
+    process.stderr.write(`\n!!! ${decision.warning}\n\n`);
+  }
+  rpc.handle(new AuthHandler(auth), { name: "Auth" });
+  if (decision.enabled) {
+    await bootstrapAuth(auth, opts.announceAdmin ? { announce: opts.announceAdmin } : {});
+    rpc.use(coreAuthMiddleware(auth));
+  }
+  // --- end auth ---
   const address = await rpc.start();
 
   // One record per core service, all on this listener, so `micro services` shows them.
@@ -121,7 +154,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   let gateway: Gateway | undefined;
   let gatewayAddress = "";
   if (opts.gatewayAddress !== false) {
-    gateway = createGateway({ ...(opts.gateway ?? {}), client, registry, events, logger });
+    // --- auth (issue 5): with auth on, the gateway checks tokens and rules, and forwards the token ---
+    const gatewayAuth = decision.enabled
+      ? {
+          authorize: opts.gateway?.authorize ?? gatewayAuthorize({ auth, verifier: localVerifier({ keys: () => auth.publicKeys() }) }),
+          metadata: opts.gateway?.metadata ?? ["traceparent", "tracestate", "x-request-id", "authorization"],
+        }
+      : {};
+    gateway = createGateway({ ...(opts.gateway ?? {}), ...gatewayAuth, client, registry, events, logger });
     gatewayAddress = await gateway.listen(opts.gatewayAddress ?? "127.0.0.1:8080");
   }
   logger.info("micro server started", { address, gateway: gatewayAddress || "off", dataDir });
@@ -138,6 +178,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     await proxy?.close();
     await client.close();
     await events.close();
+    await auth.close(); // auth (issue 5)
     await store.close();
     await registry.close();
     logger.info("micro server stopped", { address });
@@ -149,6 +190,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     registry,
     store,
     events,
+    auth, // auth (issue 5)
+    authEnabled: decision.enabled, // auth (issue 5)
     stop: () => (stopping ??= stop()),
   };
 }
@@ -164,8 +207,11 @@ async function main(argv: string[]): Promise<void> {
     else if (flag === "--gateway-address") {
       const v = value();
       opts.gatewayAddress = v === "off" ? false : v;
+    } else if (flag === "--auth") {
+      // auth (issue 5): --auth, --auth=true, --auth=false
+      opts.auth = inline === undefined ? true : inline !== "false" && inline !== "off";
     } else {
-      process.stderr.write(`unknown flag ${flag}\nusage: micro server [--data-dir DIR] [--address HOST:PORT] [--gateway-address HOST:PORT|off]\n`);
+      process.stderr.write(`unknown flag ${flag}\nusage: micro server [--data-dir DIR] [--address HOST:PORT] [--gateway-address HOST:PORT|off] [--auth[=false]]\n`);
       process.exit(2);
     }
   }

@@ -96,7 +96,11 @@ export function localCommands(program: Command, wrap: Wrap): void {
         const { startServer } = await loadServer();
         const dataDir = o.dataDir ?? join(configDir(), "data");
         const server = await startServer({ dataDir, address: o.address, gatewayAddress: o.gatewayAddress });
-        const runtime = (await server.registry.getService(RUNTIME_SERVICE)).length === 0 ? await hostRuntime(server) : undefined;
+        const hasRuntime = await server.registry.getService(RUNTIME_SERVICE).then(
+          (r) => r.length > 0,
+          () => false, // a registry may answer "not found" with a 404
+        );
+        const runtime = hasRuntime ? undefined : await hostRuntime(server);
         const info = { address: server.address, gateway: server.gatewayAddress, dataDir, runtime: runtime?.address ?? server.address };
         ctx.out.print(info, () => `micro server\n  rpc      ${info.address}\n  gateway  http://${info.gateway}\n  runtime  ${info.runtime}\n  data     ${dataDir}`);
         await new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { MicroError, type Endpoint, type ServiceRecord } from "@micro-ts/micro";
 import { Ctx, jsonArg } from "../context.js";
-import { parseDynamic, toCamel, UsageError } from "../flags.js";
+import { toCamel, UsageError, type DynamicArgs } from "../flags.js";
 import { table } from "../output.js";
 import type { Wrap } from "./runtime.js";
 
@@ -89,8 +89,18 @@ export function serviceCommands(program: Command, wrap: Wrap): void {
     );
 }
 
+/** The service's records; [] when the registry does not know it (some registries answer 404). */
+async function records(ctx: Ctx, name: string): Promise<ServiceRecord[]> {
+  try {
+    return await (await ctx.platform()).registry.getService(name);
+  } catch (err) {
+    if (err instanceof MicroError && err.code === 404) return [];
+    throw err;
+  }
+}
+
 async function lookup(ctx: Ctx, name: string): Promise<ServiceRecord[]> {
-  const recs = await (await ctx.platform()).registry.getService(name);
+  const recs = await records(ctx, name);
   if (recs.length === 0) throw notRunning(name);
   return recs;
 }
@@ -155,11 +165,9 @@ export function resolveEndpoint(service: string, words: string[], recs: ServiceR
 }
 
 /** `micro greeter hello --name=Ada`: argv starts with the service name. */
-export async function dynamic(ctx: Ctx, argv: string[]): Promise<void> {
-  const [service, ...rest] = argv as [string, ...string[]];
-  const d = parseDynamic(rest);
+export async function dynamic(ctx: Ctx, service: string, d: DynamicArgs): Promise<void> {
   const p = await ctx.platform();
-  const recs = await p.registry.getService(service);
+  const recs = await records(ctx, service);
   if (recs.length === 0) {
     throw new UsageError(`unknown command or service: ${service} (not a micro command, and no service of that name is registered; see \`micro --help\` and \`micro services\`)`);
   }

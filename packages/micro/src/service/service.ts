@@ -24,6 +24,9 @@ import type { Events } from "../events/events.js";
 import type { Store } from "../store/store.js";
 import { storeSync } from "../sync/store.js";
 import type { Sync } from "../sync/sync.js";
+// --- auth (issue 5) ---
+import { installServiceAuth, type ServiceAuthOptions } from "../auth/middleware.js";
+// --- end auth ---
 import {
   defaultBroker,
   defaultConfig,
@@ -73,6 +76,13 @@ export interface ServiceOptions {
   config?: Config;
   /** @default store-backed locks and leaders on `store` */
   sync?: Sync;
+  // --- auth (issue 5) ---
+  /**
+   * Turns auth on: incoming calls need a token the rules accept (verified locally with the
+   * auth's public keys), outgoing calls carry the service account's token. @default off
+   */
+  auth?: ServiceAuthOptions;
+  // --- end auth ---
 }
 
 /** What a subscriber's handler receives besides the payload. */
@@ -142,6 +152,9 @@ export class Service {
       ...(opts.callDefaults ? { callDefaults: opts.callDefaults } : {}),
       ...(process.env["MICRO_PROXY"] ? { proxy: process.env["MICRO_PROXY"] } : {}),
     });
+    // --- auth (issue 5) ---
+    if (opts.auth) installServiceAuth(this, opts.auth);
+    // --- end auth ---
   }
 
   /** The service's store, created on first use (scoped to table = the service name); closed on stop if created here. */

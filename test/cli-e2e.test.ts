@@ -138,3 +138,18 @@ test("a crashing service under micro run is restarted and its crash shows in mic
   assert.ok(st[0]!.restarts >= 1);
   assert.equal((await micro(["kill", "crasher"], { env })).code, 0);
 });
+
+test("store and config commands reach the server's store and config", async () => {
+  assert.equal((await micro(["store", "write", "greeting", '{"text":"hi"}'], { env })).code, 0);
+  const read = await micro(["store", "read", "greeting", "-o", "json"], { env });
+  assert.equal(read.code, 0, read.stderr);
+  assert.deepEqual((JSON.parse(read.stdout) as { value: unknown }[])[0]?.value, { text: "hi" });
+  assert.match((await micro(["store", "list"], { env })).stdout, /^greeting$/m);
+  assert.equal((await micro(["store", "delete", "greeting"], { env })).code, 0);
+  assert.equal((await micro(["store", "read", "greeting"], { env })).code, 1);
+
+  assert.equal((await micro(["config", "set", "db.port", "5432"], { env })).code, 0);
+  const got = await micro(["config", "get", "db", "-o", "json"], { env });
+  assert.deepEqual(JSON.parse(got.stdout), { port: 5432 });
+  assert.equal((await micro(["publish", "audit", '{"id":1}'], { env })).code, 0);
+});

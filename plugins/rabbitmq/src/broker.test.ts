@@ -62,17 +62,21 @@ describe("rabbitmq broker specifics", () => {
     const topic = `requeue.${randomUUID()}`;
     const seen: string[] = [];
     let sawMarker: () => void = () => undefined;
+    let sawTwice: () => void = () => undefined;
+    const twice = new Promise<void>((r) => (sawTwice = r));
     const markerSeen = new Promise<void>((r) => (sawMarker = r));
     await b.subscribe(topic, (ev) => {
       const body = Buffer.from(ev.body).toString();
       seen.push(body);
       if (body === "marker") sawMarker();
+      if (seen.filter((x) => x === "x").length === 2) sawTwice();
       throw new Error("fails on purpose");
     });
     const ok: string[] = [];
     await b.subscribe(topic, (ev) => void ok.push(Buffer.from(ev.body).toString()));
     await b.publish(topic, { header: {}, body: text("x") });
-    // A marker published after: the queue is FIFO, so a third delivery of "x" would come before it.
+    await twice;
+    // A marker published after the redelivery: a third delivery of "x" would be requeued ahead of it.
     await b.publish(topic, { header: {}, body: text("marker") });
     await markerSeen;
     assert.deepEqual(seen, ["x", "x", "marker"], "x delivered, requeued once, then dropped");

@@ -18,7 +18,9 @@ import {
   createLogger,
   fileEvents,
   fileStore,
+  localRuntime,
   memoryRegistry,
+  RuntimeHandler,
   RpcClient,
   RpcServer,
   tcpTransport,
@@ -91,7 +93,7 @@ export interface RunningServer {
 }
 
 /** The core services, in the order they are listed. */
-export const CORE_SERVICES = ["registry", "broker", "store", "config", "events", "auth"] as const; // "auth": issue 5
+export const CORE_SERVICES = ["registry", "broker", "store", "config", "events", "auth", "runtime"] as const;
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const dataDir = resolve(opts.dataDir ?? process.env["MICRO_DATA_DIR"] ?? join(homedir(), ".micro"));
@@ -135,6 +137,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   }
   // --- end auth ---
   const address = await rpc.start();
+  // The local runtime (`micro run`): the services it starts are pointed at this server.
+  const runtime = localRuntime({ dataDir: join(dataDir, "runtime"), env: { MICRO_SERVER: address } });
+  rpc.handle(new RuntimeHandler(runtime), { name: "Runtime" });
 
   // One record per core service, all on this listener, so `micro services` shows them.
   const records: ServiceRecord[] = CORE_SERVICES.map((name) => {
@@ -175,6 +180,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     config.close();
     eventsHandler.close();
     await rpc.stop({ drainTimeout: 2000 });
+    await runtime.stop();
     await proxy?.close();
     await client.close();
     await events.close();

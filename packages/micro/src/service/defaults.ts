@@ -16,6 +16,7 @@ import { memoryTransport } from "../transport/memory.js";
 import { tcpTransport } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
 import { badRequest } from "../errors/errors.js";
+import { LazyBroker, LazyRegistry, LazyStore, loadPlugin, PLUGINS } from "./plugins.js";
 import { serviceBroker } from "../broker/service.js";
 import { serviceRegistry } from "../registry/service.js";
 import type { Store } from "../store/store.js";
@@ -90,30 +91,48 @@ export function resetMemoryDefaults(): void {
   sharedMemory = {};
 }
 
-function pick<T, A extends unknown[]>(kind: string, env: string, fallback: string, table: Record<string, Factory<T, A>>, args: A): T {
+function pick<T, A extends unknown[]>(
+  kind: "registry" | "transport" | "broker" | "store" | "events",
+  env: string,
+  fallback: string,
+  table: Record<string, Factory<T, A>>,
+  args: A,
+  plugin?: (name: string, address: string | undefined) => T,
+): T {
   const name = (process.env[env] || fallback).toLowerCase();
   const f = table[name];
-  if (!f) {
-    throw badRequest("micro.defaults", `unknown ${kind} "${name}" in ${env}; built in: ${Object.keys(table).join(", ")} (plugins are chosen in code or through the micro CLI)`);
-  }
-  return f(...args);
+  if (f) return f(...args);
+  if (plugin && kind !== "transport" && PLUGINS[kind][name]) return plugin(name, process.env[`${env}_ADDRESS`] || undefined);
+  const plugins = kind === "transport" ? [] : Object.keys(PLUGINS[kind]);
+  throw badRequest(
+    "micro.defaults",
+    `unknown ${kind} "${name}" in ${env}; built in: ${Object.keys(table).join(", ")}${plugins.length ? `; plugins: ${plugins.join(", ")}` : ""}`,
+  );
 }
 
 /** With MICRO_SERVER set, every default that has a service-backed form uses it. */
 const orServer = (fallback: string) => (microServer() ? "service" : fallback);
 
 export function defaultRegistry(logger: Logger): Registry {
-  return pick("registry", "MICRO_REGISTRY", orServer(DEFAULT_REGISTRY), REGISTRIES, [logger]);
+  return pick("registry", "MICRO_REGISTRY", orServer(DEFAULT_REGISTRY), REGISTRIES, [logger], (name, address) =>
+    new LazyRegistry(name, () => loadPlugin<Registry>("registry", name, address)),
+  );
 }
 
 /** MICRO_STORE=file|memory|service; the table is the service's name. @default file, or service with MICRO_SERVER */
 export function defaultStore(table: string, logger: Logger): Store {
-  return pick("store", "MICRO_STORE", orServer("file"), STORES, [table, logger]);
+  return pick("store", "MICRO_STORE", orServer("file"), STORES, [table, logger], (name, address) =>
+    new LazyStore(() => loadPlugin<Store>("store", name, address, table)),
+  );
 }
 
 /** MICRO_EVENTS=file|memory|service. @default file, or service with MICRO_SERVER */
 export function defaultEvents(logger: Logger): Promise<Events> {
-  return Promise.resolve(pick("events", "MICRO_EVENTS", orServer("file"), EVENTS, [logger]));
+  return Promise.resolve(
+    pick<Events | Promise<Events>, [Logger]>("events", "MICRO_EVENTS", orServer("file"), EVENTS, [logger], (name, address) =>
+      loadPlugin<Events>("events", name, address),
+    ),
+  );
 }
 
 /**
@@ -134,7 +153,9 @@ export function defaultTransport(logger: Logger): Transport {
 }
 
 export function defaultBroker(registry: Registry, logger: Logger): Broker {
-  return pick("broker", "MICRO_BROKER", orServer("http"), BROKERS, [registry, logger]);
+  return pick("broker", "MICRO_BROKER", orServer("http"), BROKERS, [registry, logger], (name, address) =>
+    new LazyBroker(name, () => loadPlugin<Broker>("broker", name, address)),
+  );
 }
 
 export function defaultSelector(): Selector {

@@ -24,6 +24,7 @@ import {
   RpcClient,
   RpcServer,
   tcpTransport,
+  type Broker,
   type Events,
   type Logger,
   type Registry,
@@ -61,6 +62,16 @@ export interface ServerOptions {
   transport?: Transport;
   /** How often expired registrations are swept, in ms. @default 1000 */
   sweepInterval?: number;
+  /**
+   * Run the core services on real engines instead of the embedded defaults
+   * (`micro server --registry etcd --store postgres --broker nats --events nats`), so the
+   * platform's state survives the loss of this process. @default memory registry, file store,
+   * in-process broker, file events under dataDir
+   */
+  registry?: Registry;
+  store?: Store;
+  broker?: Broker;
+  events?: Events;
   logger?: Logger;
   // --- auth (issue 5) ---
   /**
@@ -100,12 +111,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   mkdirSync(dataDir, { recursive: true });
   const logger = opts.logger ?? createLogger({ fields: { service: "micro.server" } });
   const transport = opts.transport ?? tcpTransport({ logger });
-  const registry = memoryRegistry({ sweepInterval: opts.sweepInterval ?? 1000 });
-  const store = fileStore({ dir: join(dataDir, "store"), logger });
-  await store.open();
-  const events = await fileEvents({ dir: join(dataDir, "events"), logger });
+  const registry = opts.registry ?? memoryRegistry({ sweepInterval: opts.sweepInterval ?? 1000 });
+  let store: Store;
+  if (opts.store) store = opts.store;
+  else {
+    const fs = fileStore({ dir: join(dataDir, "store"), logger });
+    await fs.open();
+    store = fs;
+  }
+  const events = opts.events ?? (await fileEvents({ dir: join(dataDir, "events"), logger }));
 
-  const broker = new BrokerHandler();
+  const broker = new BrokerHandler(opts.broker);
   const config = new ConfigHandler(store);
   const proxy = opts.proxy === false ? undefined : new Proxy({ registry, transport, logger });
   const rpc = new RpcServer({
@@ -187,6 +203,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     await auth.close(); // auth (issue 5)
     await store.close();
     await registry.close();
+    await opts.broker?.close();
     logger.info("micro server stopped", { address });
   };
   return {

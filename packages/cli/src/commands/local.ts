@@ -2,13 +2,18 @@
 import { join } from "node:path";
 import { Command } from "commander";
 import {
+  loadPlugin,
   localRuntime,
+  PLUGINS,
   RpcServer,
   RuntimeHandler,
   RUNTIME_SERVICE,
   tcpTransport,
+  type Broker,
+  type Events,
   type Registry,
   type ServiceRecord,
+  type Store,
 } from "@micro-ts/micro";
 import { configDir, DEFAULT_ENV, loadEnvs, saveEnvs, validAddress } from "../env.js";
 import { UsageError } from "../flags.js";
@@ -90,12 +95,23 @@ export function localCommands(program: Command, wrap: Wrap): void {
     .option("--address <host:port>", "RPC address of the core services", "127.0.0.1:8081")
     .option("--gateway-address <host:port>", "HTTP address of the API gateway", "127.0.0.1:8080")
     .option("--data-dir <dir>", "where state lives (default ~/.micro/data)")
+    .option("--auth [on]", "require tokens (default: on only when a listener is not on loopback); --auth=false to force off")
+    .option("--registry <name>", `registry engine: memory (default), ${Object.keys(PLUGINS.registry).join(", ")}`)
+    .option("--registry-address <addr>", "the registry engine's address")
+    .option("--store <name>", `store engine: file (default), ${Object.keys(PLUGINS.store).join(", ")}`)
+    .option("--store-address <addr>", "the store engine's address (URL)")
+    .option("--broker <name>", `broker engine: in-process (default), ${Object.keys(PLUGINS.broker).join(", ")}`)
+    .option("--broker-address <addr>", "the broker engine's address")
+    .option("--events <name>", `events engine: file (default), ${Object.keys(PLUGINS.events).join(", ")}`)
+    .option("--events-address <addr>", "the events engine's address")
     .action(
-      wrap(async (ctx, o: { address: string; gatewayAddress: string; dataDir?: string }) => {
+      wrap(async (ctx, o: ServerFlags) => {
         for (const a of [o.address, o.gatewayAddress]) if (!validAddress(a)) throw new UsageError(`invalid address ${JSON.stringify(a)}: want HOST:PORT`);
+        const engines = await loadEngines(o);
         const { startServer } = await loadServer();
         const dataDir = o.dataDir ?? join(configDir(), "data");
-        const server = await startServer({ dataDir, address: o.address, gatewayAddress: o.gatewayAddress });
+        const auth = o.auth === undefined ? undefined : o.auth === true || o.auth === "on" || o.auth === "true";
+        const server = await startServer({ dataDir, address: o.address, gatewayAddress: o.gatewayAddress, ...engines, ...(auth === undefined ? {} : { auth }) });
         const hasRuntime = await server.registry.getService(RUNTIME_SERVICE).then(
           (r) => r.length > 0,
           () => false, // a registry may answer "not found" with a 404
@@ -111,6 +127,40 @@ export function localCommands(program: Command, wrap: Wrap): void {
         await server.stop();
       }),
     );
+}
+
+interface ServerFlags {
+  address: string;
+  gatewayAddress: string;
+  dataDir?: string;
+  auth?: string | boolean;
+  registry?: string;
+  registryAddress?: string;
+  store?: string;
+  storeAddress?: string;
+  broker?: string;
+  brokerAddress?: string;
+  events?: string;
+  eventsAddress?: string;
+}
+
+/** Plugin engines named by flags; the embedded defaults need nothing. */
+async function loadEngines(o: ServerFlags): Promise<{ registry?: Registry; store?: Store; broker?: Broker; events?: Events }> {
+  const out: { registry?: Registry; store?: Store; broker?: Broker; events?: Events } = {};
+  const pick = (kind: keyof typeof PLUGINS, name: string | undefined, builtin: string[]): string | undefined => {
+    if (name === undefined || builtin.includes(name)) return undefined;
+    if (!PLUGINS[kind][name]) throw new UsageError(`unknown ${kind} "${name}": want ${[...builtin, ...Object.keys(PLUGINS[kind])].join(", ")}`);
+    return name;
+  };
+  const r = pick("registry", o.registry, ["memory"]);
+  if (r) out.registry = await loadPlugin<Registry>("registry", r, o.registryAddress);
+  const s = pick("store", o.store, ["file"]);
+  if (s) out.store = await loadPlugin<Store>("store", s, o.storeAddress, "micro");
+  const b = pick("broker", o.broker, ["memory"]);
+  if (b) out.broker = await loadPlugin<Broker>("broker", b, o.brokerAddress);
+  const e = pick("events", o.events, ["file"]);
+  if (e) out.events = await loadPlugin<Events>("events", e, o.eventsAddress);
+  return out;
 }
 
 interface RunningServer {
@@ -149,7 +199,16 @@ async function hostRuntime(server: RunningServer): Promise<{ address: string; st
     },
   };
 }
-type StartServer = (o: { dataDir: string; address: string; gatewayAddress: string }) => Promise<RunningServer>;
+type StartServer = (o: {
+  dataDir: string;
+  address: string;
+  gatewayAddress: string;
+  auth?: boolean;
+  registry?: Registry;
+  store?: Store;
+  broker?: Broker;
+  events?: Events;
+}) => Promise<RunningServer>;
 
 /** @micro-ts/server is loaded only for `micro server`, so the rest of the CLI works without it. */
 async function loadServer(): Promise<{ startServer: StartServer }> {

@@ -3,7 +3,7 @@
  * the topic, in this process: every fan-out subscriber, and one member (round-robin) of each
  * queue group. serviceBroker() in the core is its client.
  */
-import { errors, type Context } from "@micro-ts/micro";
+import { errors, type Broker, type Context, type Subscriber } from "@micro-ts/micro";
 import { Queue, READY } from "./queue.js";
 
 /** A message as it travels: the body in base64. */
@@ -28,10 +28,22 @@ interface Topic {
 export class BrokerHandler {
   private readonly topics = new Map<string, Topic>();
   private readonly byId = new Map<string, Sub>();
+  private readonly bridged = new Map<Sub, Promise<Subscriber>>();
+
+  /**
+   * @param engine a real broker (NATS, Redis, ...) to route through instead of this process
+   *   (`micro server --broker nats`): publishes go to it, and each subscription stream is a
+   *   subscription on it, so several servers share topics.
+   */
+  constructor(private readonly engine?: Broker) {}
 
   async publish(req: Partial<WireMessage>): Promise<Record<string, never>> {
     if (!req.topic || typeof req.topic !== "string") throw errors.badRequest("broker", "topic is required");
     const msg: WireMessage = { topic: req.topic, header: req.header ?? {}, body: req.body ?? "" };
+    if (this.engine) {
+      await this.engine.publish(msg.topic, { header: msg.header, body: Buffer.from(msg.body, "base64") });
+      return {};
+    }
     const t = this.topics.get(req.topic);
     if (!t) return {};
     for (const s of t.fanout) s.out.push(msg);
@@ -49,6 +61,8 @@ export class BrokerHandler {
     const sub: Sub = { id: req.id, topic: req.topic, queue: req.queue || undefined, out: new Queue<WireMessage>().endOn(ctx.signal) };
     this.add(sub);
     try {
+      // With an engine, ready means its subscription is live.
+      await this.bridged.get(sub);
       yield READY;
       yield* sub.out;
     } finally {
@@ -66,6 +80,16 @@ export class BrokerHandler {
   private add(s: Sub): void {
     this.byId.get(s.id)?.out.end();
     this.byId.set(s.id, s);
+    if (this.engine) {
+      const sub = this.engine.subscribe(
+        s.topic,
+        (ev) => s.out.push({ topic: ev.topic, header: ev.header, body: Buffer.from(ev.body).toString("base64") }),
+        s.queue !== undefined ? { queue: s.queue } : {},
+      );
+      sub.catch(() => s.out.end());
+      this.bridged.set(s, sub);
+      return;
+    }
     let t = this.topics.get(s.topic);
     if (!t) this.topics.set(s.topic, (t = { fanout: new Set(), groups: new Map() }));
     if (s.queue === undefined) t.fanout.add(s);
@@ -79,6 +103,12 @@ export class BrokerHandler {
   private remove(s: Sub): void {
     s.out.end();
     if (this.byId.get(s.id) === s) this.byId.delete(s.id);
+    const bridged = this.bridged.get(s);
+    if (bridged) {
+      this.bridged.delete(s);
+      void bridged.then((x) => x.unsubscribe()).catch(() => {});
+      return;
+    }
     const t = this.topics.get(s.topic);
     if (!t) return;
     t.fanout.delete(s);

@@ -27,3 +27,15 @@ export {
   isLoopback,
 } from "./services/auth.js";
 export type { AuthDecision, BootstrapOptions } from "./services/auth.js";
+
+// MCP (issue 8): every endpoint as a tool for AI agents, over stdio (`micro mcp serve`) and Streamable HTTP (`/mcp`).
+export { createMcpServer, mcpTools, MCP_DEFAULTS } from "./mcp/server.js";
+export type { McpServerOptions, McpTools, McpAuthorize, McpListAllowed } from "./mcp/server.js";
+export { serveStdio } from "./mcp/stdio.js";
+export type { StdioOptions, StdioSession } from "./mcp/stdio.js";
+export { mcpHttpHandler } from "./mcp/http.js";
+export type { McpHttpHandler, McpHttpOptions } from "./mcp/http.js";
+export { mcpAuth } from "./mcp/auth.js";
+export type { McpAuthOptions } from "./mcp/auth.js";
+export { toolName, toolEntries, MAX_TOOL_NAME, MCP_METADATA } from "./mcp/tools.js";
+export type { McpTool, ToolEntry, ToolEntriesOptions } from "./mcp/tools.js";

@@ -130,3 +130,6 @@ export * from "./auth/index.js";
 
 export { loadPlugin, PLUGINS, LazyRegistry, LazyBroker, LazyStore } from "./service/plugins.js";
 export type { PluginSpec } from "./service/plugins.js";
+
+// Debug: logs, stats, health, traces, Prometheus (issue 7).
+export * from "./debug/index.js";

@@ -27,6 +27,11 @@ import type { Sync } from "../sync/sync.js";
 // --- auth (issue 5) ---
 import { installServiceAuth, type ServiceAuthOptions } from "../auth/middleware.js";
 // --- end auth ---
+// --- debug (issue 7) ---
+import { ServiceDebug } from "../debug/service-debug.js";
+import type { DebugOptions } from "../debug/debug.js";
+import { isDebugEndpoint } from "../debug/trace.js";
+// --- end debug ---
 import {
   defaultBroker,
   defaultConfig,
@@ -83,6 +88,13 @@ export interface ServiceOptions {
    */
   auth?: ServiceAuthOptions;
   // --- end auth ---
+  // --- debug (issue 7) ---
+  /**
+   * The Debug handler (Debug.Log, Debug.Logs, Debug.Stats, Debug.Health, Debug.Trace), request
+   * stats and tracing; `false` turns all of it off. @default on
+   */
+  debug?: boolean | DebugOptions;
+  // --- end debug ---
 }
 
 /** What a subscriber's handler receives besides the payload. */
@@ -105,6 +117,10 @@ export class Service {
   readonly broker: Broker;
   readonly client: RpcClient;
   readonly server: RpcServer;
+  // --- debug (issue 7) ---
+  /** Stats, spans and health checks (`service.debug?.check(name, fn)`); undefined with `debug: false`. */
+  readonly debug: ServiceDebug | undefined;
+  // --- end debug ---
   private readonly codecs: Codecs;
   private readonly opts: ServiceOptions;
   private readonly owned: {
@@ -138,6 +154,13 @@ export class Service {
     this.registry = new CacheRegistry(inner);
     this.transport = opts.transport ?? defaultTransport(this.logger);
     this.broker = opts.broker ?? (this.owned.broker = defaultBroker(this.registry, this.logger));
+    // --- debug (issue 7) ---
+    this.debug =
+      opts.debug === false
+        ? undefined
+        : new ServiceDebug({ ...(opts.debug === true ? {} : opts.debug), service: this.name, version: this.version, id: this.id, logger: this.logger });
+    if (this.debug) this.broker = this.debug.wrapBroker(this.broker);
+    // --- end debug ---
     this.codecs = new Codecs(opts.codecs);
     this.ttl = opts.registerTTL ?? envNumber("MICRO_REGISTER_TTL", 1000) ?? 30_000;
     this.interval = opts.registerInterval ?? envNumber("MICRO_REGISTER_INTERVAL", 1000) ?? Math.max(100, Math.floor(this.ttl / 3));
@@ -152,6 +175,9 @@ export class Service {
       ...(opts.callDefaults ? { callDefaults: opts.callDefaults } : {}),
       ...(process.env["MICRO_PROXY"] ? { proxy: process.env["MICRO_PROXY"] } : {}),
     });
+    // --- debug (issue 7): before auth, so refused calls are counted and traced too ---
+    this.debug?.install(this.server, this.client);
+    // --- end debug ---
     // --- auth (issue 5) ---
     if (opts.auth) installServiceAuth(this, opts.auth);
     // --- end auth ---
@@ -222,12 +248,17 @@ export class Service {
     if (this.started) return;
     const bound = await this.server.start();
     this.started = true;
+    // --- debug (issue 7) ---
+    await this.debug?.start();
+    // --- end debug ---
     for (const s of this.subs) await this.startSub(s);
     this.record = {
       name: this.name,
       version: this.version,
       metadata: { ...(this.opts.metadata ?? {}) },
-      endpoints: this.server.endpoints(),
+      // --- debug (issue 7): Debug.* is on every service, so the record lists only the service's own ---
+      endpoints: this.debug ? this.server.endpoints().filter((e) => !isDebugEndpoint(e.name)) : this.server.endpoints(),
+      // --- end debug ---
       nodes: [
         {
           id: this.id,
@@ -238,6 +269,9 @@ export class Service {
             registry: this.registry.name,
             protocol: "mucp",
             server: "micro-ts",
+            // --- debug (issue 7) ---
+            ...(this.debug?.metricsAddress ? { metrics: this.debug.metricsAddress } : {}),
+            // --- end debug ---
           },
         },
       ],
@@ -266,6 +300,9 @@ export class Service {
       });
     }
     await Promise.all(this.live.splice(0).map((s) => s.unsubscribe().catch(() => {})));
+    // --- debug (issue 7): ends log followers, which would otherwise hold up the drain ---
+    await this.debug?.stop();
+    // --- end debug ---
     await this.server.stop({ drainTimeout: this.opts.drainTimeout ?? 10_000 });
     await this.client.close();
     const { broker, registry, store, events, config, sync } = this.owned;

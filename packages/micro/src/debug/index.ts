@@ -1,0 +1,14 @@
+export * from "./debug.js";
+export { parseTraceparent, formatTraceparent } from "./traceparent.js";
+export type { TraceParent } from "./traceparent.js";
+export { Tracer, ActiveSpan, TracingBroker, TRACEPARENT, traceServerMiddleware, traceClientMiddleware } from "./trace.js";
+export type { TracerOptions, StartSpanOptions } from "./trace.js";
+export { Stats, Histogram, LATENCY_BUCKETS, statsMiddleware } from "./stats.js";
+export type { StatsOptions } from "./stats.js";
+export { prometheusText, PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
+export { listenMetrics } from "./metrics.js";
+export type { MetricsListener } from "./metrics.js";
+export { runChecks } from "./health.js";
+export { DebugHandler } from "./handler.js";
+export { ServiceDebug } from "./service-debug.js";
+export type { ServiceDebugOptions } from "./service-debug.js";

@@ -1,6 +1,7 @@
 /** What every command gets: output, and (lazily) the connection to the current env's server. */
 import { currentAddress } from "./env.js";
 import { output, type Format, type Out } from "./output.js";
+import { loginKey, loginToken } from "./login.js";
 import { Platform } from "./platform.js";
 import { UsageError } from "./flags.js";
 
@@ -29,7 +30,7 @@ export class Ctx {
   async platform(): Promise<Platform> {
     if (!this.#platform) {
       const { env, address } = await currentAddress(this.opts.server);
-      this.#platform = new Platform(address, env, this.timeout);
+      this.#platform = new Platform(address, env, this.timeout, loginToken(loginKey(env, address), address, this.timeout));
     }
     return this.#platform;
   }

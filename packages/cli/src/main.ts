@@ -1,8 +1,11 @@
 /** The `micro` command. `main(argv)` returns the exit code: 0 ok, 1 failed, 2 wrong usage. */
 import { Command, CommanderError, Option } from "commander";
 import { MicroError } from "@micro-ts/micro";
+import { authCommands } from "./commands/auth.js";
 import { dataCommands } from "./commands/data.js";
+import { debugCommands } from "./commands/debug.js";
 import { localCommands } from "./commands/local.js";
+import { mcpCommands } from "./commands/mcp.js";
 import { runtimeCommands, type Wrap } from "./commands/runtime.js";
 import { dynamic, serviceCommands } from "./commands/services.js";
 import { Ctx, type GlobalOptions } from "./context.js";
@@ -48,6 +51,9 @@ function build(state: { ctx?: Ctx }): Command {
   runtimeCommands(program, wrap);
   serviceCommands(program, wrap);
   dataCommands(program, wrap);
+  authCommands(program, wrap);
+  mcpCommands(program, wrap);
+  debugCommands(program, wrap);
   return program;
 }
 
@@ -73,6 +79,7 @@ function report(err: unknown, ctx: Ctx | undefined, cmd: Command | undefined): D
       write(JSON.stringify(err.toJSON()));
     } else {
       write(`micro: ${err.detail} (${err.code} ${err.status}, from ${err.id})`);
+      if (err.code === 401 && !/micro login/.test(err.detail)) write("micro: log in with `micro login` (see `micro user`)");
     }
     return new Done(EXIT.failed);
   }

@@ -9,9 +9,25 @@ import {
   serviceRegistry,
   serviceRuntime,
   tcpTransport,
+  type ClientMiddleware,
   type Registry,
   type Runtime,
 } from "@micro-ts/micro";
+
+/** Where the bearer token of the CLI's calls comes from (the stored `micro login`); undefined: none. */
+export type TokenSource = () => Promise<string | undefined>;
+
+/** Adds `authorization: Bearer <token>` to calls that carry none, when there is a token. */
+function bearer(token: TokenSource): ClientMiddleware {
+  return async (req, next) => {
+    const md = req.options.metadata ?? {};
+    if (!Object.keys(md).some((k) => k.toLowerCase() === "authorization")) {
+      const t = await token();
+      if (t) req.options.metadata = { ...md, authorization: `Bearer ${t}` };
+    }
+    return next();
+  };
+}
 
 export class Platform {
   readonly core: RpcClient;
@@ -23,11 +39,15 @@ export class Platform {
     readonly address: string,
     readonly env: string,
     readonly timeout = 5000,
+    /** The stored login's token (refreshed when due); calls carry it. @default none */
+    readonly token: TokenSource = async () => undefined,
   ) {
     const transport = tcpTransport();
     this.core = new RpcClient({ registry: memoryRegistry(), transport, callDefaults: { timeout, retries: 0 } });
     this.registry = serviceRegistry({ address, timeout, transport });
     this.client = new RpcClient({ registry: this.registry, transport, callDefaults: { timeout, retries: 1 } });
+    this.core.use(bearer(token));
+    this.client.use(bearer(token));
     // Found through the registry: micro server registers its runtime service wherever it listens.
     this.runtime = serviceRuntime({ client: this.client, timeout: Math.max(timeout, 30_000) });
   }

@@ -8,3 +8,5 @@ export { EVENT_HEADERS } from "./events-codec.js";
 export { NatsRegistry, natsRegistry } from "./registry.js";
 export type { NatsRegistryOptions } from "./registry.js";
 export { encodeName, decodeName } from "./names.js";
+export { NatsTransport, natsTransport, NATS_ADDRESS_SCHEME } from "./transport.js";
+export type { NatsTransportOptions } from "./transport.js";

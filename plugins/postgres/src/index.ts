@@ -2,3 +2,5 @@
 export type { PostgresConnectOptions } from "./connection.js";
 export { PostgresStore, postgresStore, tableName } from "./store.js";
 export type { PostgresStoreOptions } from "./store.js";
+export { PostgresEvents, postgresEvents } from "./events.js";
+export type { PostgresEventsOptions } from "./events.js";

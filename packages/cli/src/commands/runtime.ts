@@ -2,10 +2,11 @@
 import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import type { ServiceStatus } from "@micro-ts/micro";
+import { MicroError, type ServiceStatus } from "@micro-ts/micro";
 import { Ctx, type GlobalOptions } from "../context.js";
 import { UsageError } from "../flags.js";
 import { ago, table } from "../output.js";
+import { serviceLogs } from "./debug.js";
 
 type Action = (ctx: Ctx, ...args: never[]) => Promise<void>;
 export type Wrap = (fn: Action) => (...args: unknown[]) => Promise<void>;
@@ -74,7 +75,7 @@ export function runtimeCommands(program: Command, wrap: Wrap): void {
 
   program
     .command("logs")
-    .description("a service's output (stdout, stderr and runtime notices)")
+    .description("a service's output (stdout, stderr and runtime notices); for services not started by micro run, its logger's records")
     .argument("<name>", "the service")
     .option("-f, --follow", "keep printing new lines")
     .option("-n, --lines <count>", "how many past lines", "100")
@@ -87,9 +88,17 @@ export function runtimeCommands(program: Command, wrap: Wrap): void {
         const stop = () => ac.abort();
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
+        let printed = false;
         try {
-          for await (const r of p.runtime.logs(name, { count, stream: o.follow === true, signal: ac.signal })) {
-            ctx.out.print(r, () => (r.stream === "runtime" ? `[micro] ${r.text}` : r.text));
+          try {
+            for await (const r of p.runtime.logs(name, { count, stream: o.follow === true, signal: ac.signal })) {
+              printed = true;
+              ctx.out.print(r, () => (r.stream === "runtime" ? `[micro] ${r.text}` : r.text));
+            }
+          } catch (err) {
+            // Not started by `micro run` (or no runtime at all): read the service's own Debug.Log/Logs.
+            if (printed || ac.signal.aborted || !(err instanceof MicroError && err.code === 404)) throw err;
+            await serviceLogs(ctx, name, { count, follow: o.follow === true, signal: ac.signal });
           }
         } catch (err) {
           if (!ac.signal.aborted) throw err;

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { MicroError, type Endpoint, type ServiceRecord } from "@micro-ts/micro";
 import { Ctx, jsonArg } from "../context.js";
 import { toCamel, UsageError, type DynamicArgs } from "../flags.js";
-import { table } from "../output.js";
+import { health } from "./debug.js";
 import type { Wrap } from "./runtime.js";
 
 export function serviceCommands(program: Command, wrap: Wrap): void {
@@ -64,28 +64,11 @@ export function serviceCommands(program: Command, wrap: Wrap): void {
 
   program
     .command("health")
-    .description("whether every node of a service answers")
+    .description("whether every node of a service answers, and its health checks (Debug.Health)")
     .argument("<name>", "the service")
     .action(
-      wrap(async (ctx, name: string) => {
-        const p = await ctx.platform();
-        const recs = await lookup(ctx, name);
-        const nodes = recs.flatMap((r) => r.nodes.map((n) => ({ version: r.version, ...n })));
-        const results = await Promise.all(
-          nodes.map(async (n) => {
-            try {
-              await p.core.call(name, "Debug.Health", {}, { address: n.address, timeout: ctx.timeout });
-              return { id: n.id, address: n.address, version: n.version, status: "ok" };
-            } catch (err) {
-              // A node that answers "no such endpoint" is up; only silence or a 5xx is unhealthy.
-              if (err instanceof MicroError && err.code === 404) return { id: n.id, address: n.address, version: n.version, status: "ok" };
-              return { id: n.id, address: n.address, version: n.version, status: "failing", error: (err as Error).message };
-            }
-          }),
-        );
-        ctx.out.print(results, () => table(["NODE", "ADDRESS", "VERSION", "STATUS"], results.map((r) => [r.id, r.address, r.version, r.error ? `${r.status}: ${r.error}` : r.status])));
-        if (results.some((r) => r.status !== "ok")) process.exitCode = 1;
-      }),
+      // Debug.Health on every node: its status and failing checks (see commands/debug.ts).
+      wrap((ctx, name: string) => health(ctx, name)),
     );
 }
 

@@ -142,6 +142,12 @@ export interface DebugOptions {
   traceBufferSize?: number;
   /** Record spans and propagate traceparent. @default true */
   trace?: boolean;
+  /**
+   * The share of calls arriving (or made) without a trace that start a new one, 0..1. Calls
+   * that carry a traceparent (from the gateway, the CLI, or a traced caller) are always
+   * traced. @default MICRO_TRACE_SAMPLE, else 0: tracing costs nothing until someone asks.
+   */
+  sample?: number;
   /** Collect per-endpoint stats. @default true */
   stats?: boolean;
   /**

@@ -8,13 +8,13 @@ import type { ServerMiddleware } from "../server/server.js";
 import type { Stats } from "./stats.js";
 import { CallNames, isDebugEndpoint, onIterableEnd, startServerSpan, type ActiveSpan, type Tracer } from "./trace.js";
 
-export function debugServerMiddleware(stats: Stats | undefined, tracer: Tracer | undefined): ServerMiddleware {
+export function debugServerMiddleware(stats: Stats | undefined, tracer: Tracer | undefined, sample = 1): ServerMiddleware {
   const names = new CallNames();
   return async (req, next) => {
     if (isDebugEndpoint(req.endpoint)) return next();
     const e = stats?.endpoint(req.endpoint);
     if (e) stats!.begin(e);
-    const span: ActiveSpan | undefined = tracer && startServerSpan(tracer, names, req.service, req.endpoint, req.context.metadata);
+    const span: ActiveSpan | undefined = tracer && startServerSpan(tracer, names, req.service, req.endpoint, req.context.metadata, sample);
     const t0 = performance.now();
     let result: unknown;
     try {

@@ -68,8 +68,9 @@ export class ServiceDebug implements DebugSource {
     server.handle(new DebugHandler(this), { name: DEBUG_HANDLER });
     const stats = this.o.stats !== false ? this.collector : undefined;
     const tracer = this.o.trace !== false ? this.tracer : undefined;
-    if (stats || tracer) server.use(debugServerMiddleware(stats, tracer));
-    if (tracer) client.use(traceClientMiddleware(tracer));
+    const sample = this.o.sample ?? sampleFromEnv();
+    if (stats || tracer) server.use(debugServerMiddleware(stats, tracer, sample));
+    if (tracer) client.use(traceClientMiddleware(tracer, sample));
   }
 
   /** Starts the event-loop monitor and, if asked, the metrics listener. */
@@ -99,4 +100,10 @@ export class ServiceDebug implements DebugSource {
   spans(o: TraceRequest): Span[] {
     return this.tracer.spans(o);
   }
+}
+
+/** MICRO_TRACE_SAMPLE: 0..1, default 0 (only calls that carry a traceparent are traced). */
+function sampleFromEnv(): number {
+  const v = Number(process.env["MICRO_TRACE_SAMPLE"] ?? 0);
+  return Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0;
 }

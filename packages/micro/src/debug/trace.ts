@@ -236,8 +236,12 @@ export class CallNames {
   }
 }
 
-/** Starts the server span of a call and makes it the call's current traceparent. */
-export function startServerSpan(tracer: Tracer, names: CallNames, service: string, endpoint: string, md: Metadata): ActiveSpan {
+/**
+ * Starts the server span of a call and makes it the call's current traceparent. A call
+ * without a traceparent starts a trace only for the sampled share (else: undefined).
+ */
+export function startServerSpan(tracer: Tracer, names: CallNames, service: string, endpoint: string, md: Metadata, sample = 1): ActiveSpan | undefined {
+  if (md[TRACEPARENT] === undefined && (sample <= 0 || Math.random() >= sample)) return undefined;
   const n = names.get(service, endpoint);
   const span = new ActiveSpan(tracer, n.name, "server", md[TRACEPARENT], n.attributes);
   // The metadata object is this call's own (the server builds one per call).
@@ -255,6 +259,7 @@ export function traceServerMiddleware(tracer: Tracer): ServerMiddleware {
   return async (req, next) => {
     if (isDebugEndpoint(req.endpoint)) return next();
     const span = startServerSpan(tracer, names, req.service, req.endpoint, req.context.metadata);
+    if (!span) return next();
     let result: unknown;
     try {
       result = await next();
@@ -272,13 +277,16 @@ export function traceServerMiddleware(tracer: Tracer): ServerMiddleware {
  * The client side: a span per outgoing call, child of the caller's traceparent (the call's
  * metadata, else the current context's), whose own traceparent goes out with the call.
  */
-export function traceClientMiddleware(tracer: Tracer): ClientMiddleware {
+export function traceClientMiddleware(tracer: Tracer, sample = 1): ClientMiddleware {
   const names = new CallNames();
   return async (req, next) => {
     if (isDebugEndpoint(req.endpoint)) return next();
     const o = req.options;
+    const parent = metadataTraceparent(o.metadata) ?? currentContext()?.metadata[TRACEPARENT];
+    // No trace to continue: start one only for the sampled share of calls.
+    if (parent === undefined && (sample <= 0 || Math.random() >= sample)) return next();
     const n = names.get(req.service, req.endpoint);
-    const span = new ActiveSpan(tracer, n.name, "client", metadataTraceparent(o.metadata) ?? currentContext()?.metadata[TRACEPARENT], n.attributes);
+    const span = new ActiveSpan(tracer, n.name, "client", parent, n.attributes);
     if (o.metadata === undefined) o.metadata = { [TRACEPARENT]: span.traceparent };
     else {
       // The caller's object stays untouched.

@@ -60,7 +60,7 @@ export { MemoryTransport, memoryTransport } from "./transport/memory.js";
 export { HttpTransport, httpTransport } from "./transport/http.js";
 export type { HttpTransportOptions } from "./transport/http.js";
 
-export type { Server, ServerMiddleware, ServerRequest } from "./server/server.js";
+export type { Server, ServerMiddleware, ServerObserver, ServerRequest } from "./server/server.js";
 export type { HandleOptions, EndpointOptions } from "./server/handler.js";
 export { RpcServer } from "./server/rpc.js";
 
@@ -68,6 +68,7 @@ export type {
   Client,
   CallOptions,
   ClientMiddleware,
+  ClientObserver,
   ClientRequest,
   ClientOf,
   ResponseStream,

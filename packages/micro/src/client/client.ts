@@ -60,6 +60,17 @@ export type ClientOf<T> = {
     : never;
 };
 
+/**
+ * Synchronous hooks around every outgoing call (cheaper than middleware), for tracing and
+ * stats. `start` may return options to use instead (e.g. with a traceparent added: never
+ * mutate the caller's) and a function run once when the call (or stream) ends.
+ */
+export interface ClientObserver {
+  start(call: { readonly service: string; readonly endpoint: string; readonly stream: boolean; readonly options: CallOptions }):
+    | { options?: CallOptions; end(err?: unknown): void }
+    | undefined;
+}
+
 export interface Client {
   /** Calls `endpoint` (`Handler.Method`) of `service`; rejects with a MicroError. */
   call<T = unknown>(service: string, endpoint: string, req: unknown, o?: CallOptions): Promise<T>;
@@ -70,6 +81,8 @@ export interface Client {
   /** A typed client: `client.service<Greeter>("greeter", "Greeter").hello({ name })`. */
   service<T>(name: string, handler?: string): ClientOf<T>;
   use(mw: ClientMiddleware): void;
+  /** Adds synchronous hooks run around every outgoing call (see ClientObserver). */
+  observe(o: ClientObserver): void;
   /** Closes connections. */
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@ import type { Node, Registry, ServiceRecord } from "../registry/registry.js";
 import { filterNode, filterVersion, randomSelector, type Filter, type Selector } from "../selector/selector.js";
 import { HEADERS, type CallTransportOptions, type Connection, type Message, type Transport } from "../transport/transport.js";
 import { capitalize } from "../server/handler.js";
-import type { CallOptions, Client, ClientMiddleware, ClientOf, ClientRequest, PublishOptions, ResponseStream } from "./client.js";
+import type { CallOptions, Client, ClientMiddleware, ClientObserver, ClientOf, ClientRequest, PublishOptions, ResponseStream } from "./client.js";
 import { callHandle } from "./handle.js";
 import { Expiry } from "../util/expiry.js";
 import { Pool } from "./pool.js";
@@ -54,6 +54,7 @@ export class RpcClient implements Client {
   private readonly timeout: number;
   private readonly retries: number;
   private readonly expiry = new Expiry();
+  private readonly observers: ClientObserver[] = [];
 
   constructor(private readonly opts: RpcClientOptions) {
     this.registry = opts.registry instanceof CacheRegistry ? opts.registry : new CacheRegistry(opts.registry);
@@ -70,16 +71,54 @@ export class RpcClient implements Client {
   }
 
   call<T = unknown>(service: string, endpoint: string, req: unknown, o: CallOptions = {}): Promise<T> {
-    if (this.chain.length === 0) return this.unary(service, endpoint, req, o) as Promise<T>;
-    const r: ClientRequest = { service, endpoint, body: req, stream: false, options: { ...o } };
-    return this.through(r, () => this.unary(service, endpoint, r.body, r.options)) as Promise<T>;
+    const h = this.observers.length === 0 ? undefined : this.watch(service, endpoint, false, o);
+    const opts = h?.options ?? o;
+    let p: Promise<unknown>;
+    if (this.chain.length === 0) p = this.unary(service, endpoint, req, opts);
+    else {
+      const r: ClientRequest = { service, endpoint, body: req, stream: false, options: { ...opts } };
+      p = this.through(r, () => this.unary(service, endpoint, r.body, r.options));
+    }
+    if (!h) return p as Promise<T>;
+    return p.then(
+      (v) => {
+        h.end();
+        return v as T;
+      },
+      (e: unknown) => {
+        h.end(e);
+        throw e;
+      },
+    );
   }
 
   stream<T = unknown>(service: string, endpoint: string, req: unknown, o: CallOptions = {}): ResponseStream<T> {
-    if (this.chain.length === 0) return this.openStream<T>(service, endpoint, req, o);
-    const r: ClientRequest = { service, endpoint, body: req, stream: true, options: { ...o } };
-    const p = this.through(r, async () => this.openStream<T>(service, endpoint, r.body, r.options)) as Promise<ResponseStream<T>>;
-    return lazyStream(p);
+    const h = this.observers.length === 0 ? undefined : this.watch(service, endpoint, true, o);
+    const opts = h?.options ?? o;
+    let s: ResponseStream<T>;
+    if (this.chain.length === 0) s = this.openStream<T>(service, endpoint, req, opts);
+    else {
+      const r: ClientRequest = { service, endpoint, body: req, stream: true, options: { ...opts } };
+      s = lazyStream(this.through(r, async () => this.openStream<T>(service, endpoint, r.body, r.options)) as Promise<ResponseStream<T>>);
+    }
+    return h ? endingStream(s, h.end) : s;
+  }
+
+  observe(o: ClientObserver): void {
+    this.observers.push(o);
+  }
+
+  private watch(service: string, endpoint: string, stream: boolean, options: CallOptions): { options?: CallOptions; end(err?: unknown): void } | undefined {
+    let opts = options;
+    const ends: ((err?: unknown) => void)[] = [];
+    for (const ob of this.observers) {
+      const h = ob.start({ service, endpoint, stream, options: opts });
+      if (!h) continue;
+      if (h.options) opts = h.options;
+      ends.push((e) => h.end(e));
+    }
+    if (ends.length === 0) return undefined;
+    return { options: opts, end: (err) => ends.forEach((f) => f(err)) };
   }
 
   async publish(topic: string, msg: unknown, o: PublishOptions = {}): Promise<void> {
@@ -333,6 +372,35 @@ export class RpcClient implements Client {
       },
     }) as unknown as ResponseStream<T>;
   }
+}
+
+/** A stream that calls `end` once when it finishes, fails, or is stopped. */
+function endingStream<T>(s: ResponseStream<T>, end: (err?: unknown) => void): ResponseStream<T> {
+  let done = false;
+  const finish = (err?: unknown) => {
+    if (!done) {
+      done = true;
+      end(err);
+    }
+  };
+  async function* run(): AsyncGenerator<T> {
+    try {
+      yield* s;
+    } catch (e) {
+      finish(e);
+      throw e;
+    } finally {
+      finish();
+    }
+  }
+  const gen = run();
+  return Object.assign(gen, {
+    cancel: () => {
+      finish();
+      s.cancel();
+      void gen.return(undefined).catch(() => {});
+    },
+  }) as unknown as ResponseStream<T>;
 }
 
 function lazyStream<T>(p: Promise<ResponseStream<T>>): ResponseStream<T> {

@@ -1,7 +1,7 @@
 export * from "./debug.js";
 export { parseTraceparent, formatTraceparent } from "./traceparent.js";
 export type { TraceParent } from "./traceparent.js";
-export { Tracer, ActiveSpan, TracingBroker, TRACEPARENT, traceServerMiddleware, traceClientMiddleware } from "./trace.js";
+export { Tracer, ActiveSpan, TracingBroker, TRACEPARENT, traceServerMiddleware, traceClientMiddleware, traceClientObserver } from "./trace.js";
 export type { TracerOptions, StartSpanOptions } from "./trace.js";
 export { Stats, Histogram, LATENCY_BUCKETS, statsMiddleware } from "./stats.js";
 export type { StatsOptions } from "./stats.js";

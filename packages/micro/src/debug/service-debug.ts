@@ -11,9 +11,9 @@ import { DebugHandler, type DebugSource } from "./handler.js";
 import { runChecks } from "./health.js";
 import { listenMetrics, type MetricsListener } from "./metrics.js";
 import { prometheusText } from "./prometheus.js";
-import { debugServerMiddleware } from "./middleware.js";
+import { debugServerObserver } from "./middleware.js";
 import { Stats } from "./stats.js";
-import { traceClientMiddleware, Tracer, TracingBroker } from "./trace.js";
+import { traceClientObserver, Tracer, TracingBroker } from "./trace.js";
 
 export interface ServiceDebugOptions extends DebugOptions {
   service: string;
@@ -69,8 +69,8 @@ export class ServiceDebug implements DebugSource {
     const stats = this.o.stats !== false ? this.collector : undefined;
     const tracer = this.o.trace !== false ? this.tracer : undefined;
     const sample = this.o.sample ?? sampleFromEnv();
-    if (stats || tracer) server.use(debugServerMiddleware(stats, tracer, sample));
-    if (tracer) client.use(traceClientMiddleware(tracer, sample));
+    if (stats || tracer) server.observe(debugServerObserver(stats, tracer, sample));
+    if (tracer) client.observe(traceClientObserver(tracer, sample));
   }
 
   /** Starts the event-loop monitor and, if asked, the metrics listener. */

@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Broker, BrokerHandler, BrokerMessage, PublishOptions, SubscribeOptions, Subscriber } from "../broker/broker.js";
-import type { ClientMiddleware, ResponseStream } from "../client/client.js";
+import type { ClientMiddleware, ClientObserver, ResponseStream } from "../client/client.js";
 import { currentContext, type Metadata } from "../context/context.js";
 import { MicroError } from "../errors/errors.js";
 import type { ServerMiddleware } from "../server/server.js";
@@ -275,35 +275,44 @@ export function traceServerMiddleware(tracer: Tracer): ServerMiddleware {
 
 /**
  * The client side: a span per outgoing call, child of the caller's traceparent (the call's
- * metadata, else the current context's), whose own traceparent goes out with the call.
+ * metadata, else the current context's), whose own traceparent goes out with the call. A call
+ * with no trace to continue starts one only for the sampled share.
  */
-export function traceClientMiddleware(tracer: Tracer, sample = 1): ClientMiddleware {
+export function traceClientObserver(tracer: Tracer, sample = 1): ClientObserver {
   const names = new CallNames();
-  return async (req, next) => {
-    if (isDebugEndpoint(req.endpoint)) return next();
-    const o = req.options;
-    const parent = metadataTraceparent(o.metadata) ?? currentContext()?.metadata[TRACEPARENT];
-    // No trace to continue: start one only for the sampled share of calls.
-    if (parent === undefined && (sample <= 0 || Math.random() >= sample)) return next();
-    const n = names.get(req.service, req.endpoint);
-    const span = new ActiveSpan(tracer, n.name, "client", parent, n.attributes);
-    if (o.metadata === undefined) o.metadata = { [TRACEPARENT]: span.traceparent };
-    else {
-      // The caller's object stays untouched.
+  return {
+    start(call) {
+      if (isDebugEndpoint(call.endpoint)) return undefined;
+      const o = call.options;
+      const parent = metadataTraceparent(o.metadata) ?? currentContext()?.metadata[TRACEPARENT];
+      if (parent === undefined && (sample <= 0 || Math.random() >= sample)) return undefined;
+      const n = names.get(call.service, call.endpoint);
+      const span = new ActiveSpan(tracer, n.name, "client", parent, n.attributes);
+      // The caller's options and metadata stay untouched.
       const md: Metadata = {};
-      for (const k in o.metadata) if (k.toLowerCase() !== TRACEPARENT) md[k] = o.metadata[k]!;
+      if (o.metadata) for (const k in o.metadata) if (k.toLowerCase() !== TRACEPARENT) md[k] = o.metadata[k]!;
       md[TRACEPARENT] = span.traceparent;
-      o.metadata = md;
-    }
+      return { options: { ...o, metadata: md }, end: (err?: unknown) => span.end(err) };
+    },
+  };
+}
+
+/** traceClientObserver as client middleware, for clients assembled by hand. */
+export function traceClientMiddleware(tracer: Tracer, sample = 1): ClientMiddleware {
+  const observer = traceClientObserver(tracer, sample);
+  return async (req, next) => {
+    const h = observer.start(req);
+    if (!h) return next();
+    Object.assign(req.options, h.options);
     let result: unknown;
     try {
       result = await next();
     } catch (e) {
-      span.end(e);
+      h.end(e);
       throw e;
     }
-    if (req.stream && result && typeof result === "object") return onIterableEnd(result as ResponseStream<unknown>, (e) => span.end(e));
-    span.end();
+    if (req.stream && result && typeof result === "object") return onIterableEnd(result as ResponseStream<unknown>, (e) => h.end(e));
+    h.end();
     return result;
   };
 }

@@ -14,7 +14,7 @@ import type { Endpoint } from "../registry/registry.js";
 import { formatIssues } from "../schema/standard-schema.js";
 import { HEADERS, type Handler, type Listener, type ServerStream, type StreamHandler, type Transport } from "../transport/transport.js";
 import { extractEndpoints, toRegistryEndpoint, type EndpointEntry, type HandleOptions } from "./handler.js";
-import type { Server, ServerMiddleware, ServerRequest } from "./server.js";
+import type { Server, ServerMiddleware, ServerObserver, ServerRequest } from "./server.js";
 
 export interface RpcServerOptions {
   /** The service name this server answers for. */
@@ -87,6 +87,7 @@ function metadataOf(header: Record<string, string>): Metadata {
 export class RpcServer implements Server {
   private readonly handlers = new Map<string, EndpointEntry>();
   private readonly chain: ServerMiddleware[];
+  private readonly observers: ServerObserver[] = [];
   private readonly codecs: Codecs;
   private readonly logger: Logger;
   private readonly names: ReadonlySet<string>;
@@ -120,6 +121,20 @@ export class RpcServer implements Server {
 
   use(mw: ServerMiddleware): void {
     this.chain.push(mw);
+  }
+
+  observe(o: ServerObserver): void {
+    this.observers.push(o);
+  }
+
+  /** Starts every observer; returns one function ending them all, or undefined if none watches. */
+  private watch(entry: EndpointEntry, ctx: CallContext): ((err?: unknown) => void) | undefined {
+    const n = this.observers.length;
+    if (n === 0) return undefined;
+    const call = { service: this.opts.name, endpoint: entry.name, stream: entry.stream, context: ctx };
+    if (n === 1) return this.observers[0]!.start(call);
+    const ends = this.observers.map((o) => o.start(call)).filter((f) => f !== undefined);
+    return ends.length === 0 ? undefined : (err) => ends.forEach((f) => f(err));
   }
 
   endpoints(): Endpoint[] {
@@ -238,9 +253,16 @@ export class RpcServer implements Server {
   }
 
   private async run(stream: ServerStream, entry: EndpointEntry, codec: Codec, ctx: CallContext): Promise<void> {
-    const result = await this.invoke(entry, codec.decode(stream.request.body), ctx);
-    if (!entry.stream) this.reply(stream, codec, result);
-    else await this.pump(stream, entry, codec, result);
+    const end = this.watch(entry, ctx);
+    try {
+      const result = await this.invoke(entry, codec.decode(stream.request.body), ctx);
+      if (!entry.stream) this.reply(stream, codec, result);
+      else await this.pump(stream, entry, codec, result);
+    } catch (err) {
+      end?.(err);
+      throw err;
+    }
+    end?.();
   }
 
   /** The in-process path (see DirectHandler): values in and out, no codec. */
@@ -252,12 +274,15 @@ export class RpcServer implements Server {
     if (entry.stream) return Promise.reject(badRequest(this.opts.name, `${entry.name} is a streaming endpoint: call it with stream()`));
     const ctx = new CallContext(metadataOf(header), deadline, signal ? { signal } : undefined, this.opts.name, entry.name);
     this.active++;
+    const end = this.watch(entry, ctx);
     return runWithContext(ctx, () => this.invoke(entry, request, ctx)).then(
       (v) => {
+        end?.();
         this.done(ctx);
         return v;
       },
       (err: unknown) => {
+        end?.(err);
         this.done(ctx);
         if (!(err instanceof MicroError)) this.logFailure(entry.name, err);
         throw MicroError.from(err, this.opts.name);

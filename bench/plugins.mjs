@@ -200,7 +200,7 @@ async function pubsub(make) {
         if (++got === MSGS) all();
       });
       try {
-        await pub.publish(`${topic}.${r}.warm`, { header: {}, body }).catch(() => undefined);
+        await bounded(pub.publish(`${topic}.${r}.warm`, { header: { "content-type": "application/json" }, body }), STEP_TIMEOUT, "warm-up publish");
         const t0 = process.hrtime.bigint();
         await bounded(drive(MSGS, INFLIGHT, () => pub.publish(`${topic}.${r}`, { header: { "content-type": "application/json" }, body })), STEP_TIMEOUT, "publish");
         await bounded(delivered, STEP_TIMEOUT, `delivery (${got}/${MSGS})`);
@@ -230,7 +230,7 @@ async function main() {
   await run("rpc-nats-2proc", "micro", "Greeter.Hello over @micro-ts/nats transport, 2 processes", "calls/s", rpcMicro);
   await run("rpc-nats-2proc", "moleculer", "greeter.hello over Moleculer's NATS transporter, 2 processes", "calls/s", rpcMoleculer);
   for (const [name, make] of Object.entries(await brokers())) {
-    await run("broker-pubsub", name, `publish→deliver, ${MSGS} msgs, ${INFLIGHT} publishes in flight`, "msgs/s", () => pubsub(make));
+    await run("broker-pubsub", name, `publish→deliver, ${MSGS} msgs, ${INFLIGHT} publishes in flight`, "msgs/s", () => bounded(pubsub(make), 3 * STEP_TIMEOUT, name));
   }
 
   const rows = results.map((r) => [r.bench, r.variant, r.value === null ? `skipped (${r.skipped})` : `${r.value.toLocaleString("en-US")} ${r.unit}`]);

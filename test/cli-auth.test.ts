@@ -143,6 +143,9 @@ describe("auth through the CLI and the gateway", () => {
     assert.equal((JSON.parse((await ok(["user", "-o", "json"])).stdout) as { id: string }).id, "ada");
     const call = await ok(["call", "greeter", "Greeter.Hello", '{"name":"Ada"}', "-o", "json"]);
     assert.deepEqual(JSON.parse(call.stdout), { msg: "Hello Ada", caller: "ada" });
+    // MCP as ada: the rules decide which tools she sees.
+    const tools = JSON.parse((await ok(["mcp", "list", "-o", "json"])).stdout) as { name: string }[];
+    assert.deepEqual(tools.map((t) => t.name), ["greeter_Greeter_Hello"]);
     // ada may not manage accounts.
     const denied = await run(["auth", "list", "accounts"]);
     assert.equal(denied.code, 1);
@@ -164,6 +167,10 @@ describe("auth through the CLI and the gateway", () => {
     const refused = await run(["call", "greeter", "Greeter.Hello", '{"name":"Ada"}']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /403 Forbidden/);
+    assert.deepEqual(JSON.parse((await ok(["mcp", "list", "-o", "json"])).stdout), []);
+    const tool = await run(["mcp", "call", "greeter_Greeter_Hello", '{"name":"Ada"}']);
+    assert.equal(tool.code, 1);
+    assert.match(tool.stderr, /403 Forbidden/);
 
     // 5. logout: the login is gone, `micro user` fails.
     assert.match((await ok(["logout"])).stdout, /logged out of env test/);

@@ -119,16 +119,13 @@ export function createGateway(opts: GatewayOptions): Gateway {
   };
 
   const unary = async (req: IncomingMessage, res: ServerResponse, t: Target, request: unknown, timeout: number, account: GatewayAccount | undefined) => {
-    const ctrl = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) ctrl.abort();
-    };
-    res.once("close", onClose);
+    // No per-request AbortController on this hot path: a unary call whose HTTP client went
+    // away is bounded by its deadline (streams, over WebSocket, are cancelled on close).
     const started = Date.now();
     const md = shared.metadata(req, account);
     let rsp: unknown;
     try {
-      rsp = await o.client.call(t.service, t.endpoint, request, md ? { timeout, metadata: md, signal: ctrl.signal } : { timeout, signal: ctrl.signal });
+      rsp = await o.client.call(t.service, t.endpoint, request, md ? { timeout, metadata: md } : { timeout });
     } catch (e) {
       throw shared.callError(e, t, started, timeout);
     }

@@ -36,6 +36,9 @@ import {
   type DefaultAuth, // auth (issue 5)
 } from "@micro-ts/micro";
 import { createGateway } from "./gateway/gateway.js";
+import { mcpAuth } from "./mcp/auth.js";
+import { mcpHttpHandler, type McpHttpHandler } from "./mcp/http.js";
+import { createMcpServer } from "./mcp/server.js";
 import type { Gateway, GatewayOptions } from "./gateway/options.js";
 import { BrokerHandler } from "./services/broker.js";
 import { ConfigHandler } from "./services/config.js";
@@ -192,6 +195,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   // The gateway calls services found in this server's registry: what registered here is reachable over HTTP.
   const client = new RpcClient({ registry, transport });
   let gateway: Gateway | undefined;
+  let mcp: McpHttpHandler | undefined;
   let gatewayAddress = "";
   if (opts.gatewayAddress !== false) {
     // --- auth (issue 5): with auth on, the gateway checks tokens and rules, and forwards the token ---
@@ -201,7 +205,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
           metadata: opts.gateway?.metadata ?? ["traceparent", "tracestate", "x-request-id", "authorization"],
         }
       : {};
-    gateway = createGateway({ ...(opts.gateway ?? {}), ...gatewayAuth, client, registry, events, logger });
+    // MCP over Streamable HTTP at /mcp: every endpoint a tool, checked like any gateway call.
+    mcp = mcpHttpHandler(
+      () =>
+        createMcpServer({
+          registry,
+          client,
+          ...(decision.enabled ? mcpAuth({ verifier: localVerifier({ keys: () => auth.publicKeys() }), rules: auth }) : {}),
+        }),
+      { logger },
+    );
+    gateway = createGateway({ ...(opts.gateway ?? {}), ...gatewayAuth, routes: { ...(opts.gateway?.routes ?? {}), mcp }, client, registry, events, logger });
     gatewayAddress = await gateway.listen(opts.gatewayAddress ?? "127.0.0.1:8080");
   }
   // --- dashboard (issue 7): the web UI, with the gateway mounted under /api on the same origin ---
@@ -224,6 +238,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   let stopping: Promise<void> | undefined;
   const stop = async () => {
     await dashboard?.close(); // dashboard (issue 7)
+    await mcp?.close();
     await gateway?.close();
     // End the long-lived streams first, so draining waits only for ordinary calls.
     registryHandler.close();

@@ -178,6 +178,17 @@ export function createGateway(opts: GatewayOptions): Gateway {
       send(req, res, 200, '{"status":"ok"}');
       return true;
     }
+    if (parts.length === 1 && head === "ready") {
+      // readiness: the registry answers (services can be found)
+      if (req.method !== "GET") throw errors.methodNotAllowed("gateway", "GET /ready");
+      try {
+        await o.registry.listServices();
+      } catch (e) {
+        throw errors.serviceUnavailable("gateway", `registry unreachable: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      send(req, res, 200, '{"status":"ready"}');
+      return true;
+    }
     if (parts.length === 1 && head === "openapi.json") {
       if (req.method !== "GET") throw errors.methodNotAllowed("gateway", "GET /openapi.json");
       await shared.authorize(req, { kind: "openapi" });
@@ -213,6 +224,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     }
     if (shared.cors && !shared.cors.allows(req.headers.origin)) throw errors.forbidden("gateway", "origin not allowed");
     const parts = shared.parts(pathname);
+    const route = parts.length > 0 ? o.routes?.[parts[0]!] : undefined;
+    if (route) return route(req, res);
     if (await special(req, res, parts)) return;
     const t = router.cached(pathname) ?? (await router.resolve(pathname, parts));
     const account = await shared.authorize(req, { kind: "call", service: t.service, endpoint: t.endpoint, stream: t.stream });

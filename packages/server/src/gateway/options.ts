@@ -33,6 +33,12 @@ export type Authorize = (req: IncomingMessage, target: GatewayTarget) => Promise
 export interface GatewayOptions {
   /** The client the gateway calls services through. */
   client: Client;
+  /**
+   * Extra HTTP handlers by the path's first segment, served before the path mapping and
+   * before `authorize` (they do their own checks): e.g. `{ mcp: mcpHttpHandler(...) }` serves
+   * `/mcp`. The handler reads the request body itself.
+   */
+  routes?: Record<string, (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => void | Promise<void>>;
   /** Where endpoints are looked up (path mapping, /openapi.json). */
   registry: Registry;
   /** Backs `POST /events/{topic}` and WebSocket `/events/{topic}`. @default none: those answer 501 */

@@ -95,6 +95,7 @@ export function localCommands(program: Command, wrap: Wrap): void {
     .option("--address <host:port>", "RPC address of the core services", "127.0.0.1:8081")
     .option("--gateway-address <host:port>", "HTTP address of the API gateway", "127.0.0.1:8080")
     .option("--data-dir <dir>", "where state lives (default ~/.micro/data)")
+    .option("--dashboard-address <host:port|off>", "HTTP address of the web dashboard (default 127.0.0.1:8082)")
     .option("--auth [on]", "require tokens (default: on only when a listener is not on loopback); --auth=false to force off")
     .option("--registry <name>", `registry engine: memory (default), ${Object.keys(PLUGINS.registry).join(", ")}`)
     .option("--registry-address <addr>", "the registry engine's address")
@@ -111,14 +112,17 @@ export function localCommands(program: Command, wrap: Wrap): void {
         const { startServer } = await loadServer();
         const dataDir = o.dataDir ?? join(configDir(), "data");
         const auth = o.auth === undefined ? undefined : o.auth === true || o.auth === "on" || o.auth === "true";
-        const server = await startServer({ dataDir, address: o.address, gatewayAddress: o.gatewayAddress, ...engines, ...(auth === undefined ? {} : { auth }) });
+        const dashboard = o.dashboardAddress === undefined ? {} : { dashboard: o.dashboardAddress === "off" ? (false as const) : o.dashboardAddress };
+        const server = await startServer({ dataDir, address: o.address, gatewayAddress: o.gatewayAddress, ...engines, ...dashboard, ...(auth === undefined ? {} : { auth }) });
         const hasRuntime = await server.registry.getService(RUNTIME_SERVICE).then(
           (r) => r.length > 0,
           () => false, // a registry may answer "not found" with a 404
         );
         const runtime = hasRuntime ? undefined : await hostRuntime(server);
-        const info = { address: server.address, gateway: server.gatewayAddress, dataDir, runtime: runtime?.address ?? server.address };
-        ctx.out.print(info, () => `micro server\n  rpc      ${info.address}\n  gateway  http://${info.gateway}\n  runtime  ${info.runtime}\n  data     ${dataDir}`);
+        const info = { address: server.address, gateway: server.gatewayAddress, dashboard: server.dashboardAddress ?? "", dataDir, runtime: runtime?.address ?? server.address };
+        ctx.out.print(info, () =>
+          `micro server\n  rpc       ${info.address}\n  gateway   http://${info.gateway}\n  dashboard ${info.dashboard ? `http://${info.dashboard}` : "off"}\n  runtime   ${info.runtime}\n  data      ${dataDir}`,
+        );
         await new Promise<void>((resolve) => {
           process.once("SIGINT", resolve);
           process.once("SIGTERM", resolve);
@@ -132,6 +136,7 @@ export function localCommands(program: Command, wrap: Wrap): void {
 interface ServerFlags {
   address: string;
   gatewayAddress: string;
+  dashboardAddress?: string;
   dataDir?: string;
   auth?: string | boolean;
   registry?: string;
@@ -166,6 +171,7 @@ async function loadEngines(o: ServerFlags): Promise<{ registry?: Registry; store
 interface RunningServer {
   address: string;
   gatewayAddress: string;
+  dashboardAddress?: string;
   dataDir: string;
   registry: Registry;
   stop(): Promise<void>;
@@ -203,6 +209,7 @@ type StartServer = (o: {
   dataDir: string;
   address: string;
   gatewayAddress: string;
+  dashboard?: string | false;
   auth?: boolean;
   registry?: Registry;
   store?: Store;

@@ -40,7 +40,16 @@ export function withMetadata<T>(md: Metadata, fn: () => T): T {
   const cur = storage.getStore();
   const metadata: Metadata = { ...(cur?.metadata ?? {}) };
   for (const [k, v] of Object.entries(md)) metadata[k.toLowerCase()] = v;
-  return storage.run({ ...(cur ?? { signal: NEVER }), metadata }, fn);
+  // Fields copied one by one: the current context may be a class with getters (a spread would drop them).
+  const next: Context = {
+    metadata,
+    signal: cur?.signal ?? NEVER,
+    ...(cur?.deadline !== undefined ? { deadline: cur.deadline } : {}),
+    ...(cur?.service !== undefined ? { service: cur.service } : {}),
+    ...(cur?.endpoint !== undefined ? { endpoint: cur.endpoint } : {}),
+    ...(cur?.account !== undefined ? { account: cur.account } : {}),
+  };
+  return storage.run(next, fn);
 }
 
 /** Lower-cases metadata keys (headers are case-insensitive). */

@@ -56,4 +56,17 @@ describe("mqtt broker specifics", () => {
     assert.equal(ev.topic, topic);
     assert.equal(ev.header["x-from"], "raw");
   });
+
+  it("publishes a message without headers (no empty user-properties list)", async (t) => {
+    const b = mqttBroker(o);
+    t.after(() => b.close());
+    const topic = `noheaders.${randomUUID()}`;
+    let resolveGot!: (ev: BrokerEvent) => void;
+    const got = new Promise<BrokerEvent>((resolve) => (resolveGot = resolve));
+    await b.subscribe(topic, (ev) => resolveGot(ev));
+    await b.publish(topic, { header: {}, body: new TextEncoder().encode("bare") });
+    const ev = await got;
+    assert.equal(new TextDecoder().decode(ev.body), "bare");
+    assert.deepEqual(ev.header, {});
+  });
 });

@@ -209,10 +209,9 @@ export class MqttBroker implements Broker {
     o.signal?.throwIfAborted();
     const c = await this.connection();
     try {
-      await c.publishAsync(toMqttTopic(topic, this.opts.topicPrefix), Buffer.from(msg.body), {
-        qos: 1,
-        properties: { userProperties: { ...msg.header } },
-      });
+      // An empty user-properties list makes the client never send the packet: leave it out.
+      const props = Object.keys(msg.header).length > 0 ? { properties: { userProperties: { ...msg.header } } } : {};
+      await c.publishAsync(toMqttTopic(topic, this.opts.topicPrefix), Buffer.from(msg.body), { qos: 1, ...props });
     } catch (e) {
       throw mqttError(`publish to ${topic}`, e);
     }

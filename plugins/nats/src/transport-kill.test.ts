@@ -47,15 +47,18 @@ describe("nats transport: a node is SIGKILLed under load", () => {
     const bucket = `micro-test-${randomUUID().slice(0, 8)}`;
     const procs = [0, 1, 2].map((n) => nodeProcess(name, bucket, ttl, n));
     const observer = natsRegistry({ servers: NATS_ADDRESS, bucket });
+    // What a Service is given, the giver closes (see docs/service.md).
+    const clientRegistry = natsRegistry({ servers: NATS_ADDRESS, bucket });
     const client = new Service({
       name: `${name}-client`,
       transport: natsTransport({ servers: NATS_ADDRESS, heartbeat: 250 }),
-      registry: natsRegistry({ servers: NATS_ADDRESS, bucket }),
+      registry: clientRegistry,
       callDefaults: { retries: 2, timeout: 5000 },
     });
     t.after(async () => {
       for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
       await client.stop();
+      await clientRegistry.close();
       await observer.close();
       const nc = await connect({ servers: NATS_ADDRESS });
       await (await nc.jetstreamManager()).streams.delete(`KV_${bucket}`).catch(() => undefined);

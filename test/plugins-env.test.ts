@@ -26,7 +26,22 @@ describe("plugins chosen by environment", () => {
     const caller = startTs("examples/nats-etcd/caller.ts", env);
     children.push(caller);
     assert.equal(await caller.exited, 0, caller.stderr());
-    assert.ok(caller.lines.some((l) => l["text"] === "Hello Ada via etcd"), JSON.stringify(caller.lines));
+    assert.ok(caller.lines.some((l) => l["text"] === "Hello Ada (registry etcd, transport tcp)"), JSON.stringify(caller.lines));
+    await greeter.waitFor((l) => l["order"] === "42");
+    // gone before the next test: its queue group would share that test's messages
+    greeter.proc.kill("SIGTERM");
+    assert.equal(await greeter.exited, 0);
+  });
+
+  it("runs the same services entirely on NATS: registry, transport and broker by environment", async () => {
+    const env = { MICRO_REGISTRY: "nats", MICRO_TRANSPORT: "nats", MICRO_BROKER: "nats", MICRO_LOG_LEVEL: "warn" };
+    const greeter = startTs("examples/nats-etcd/greeter.ts", env);
+    children.push(greeter);
+    await greeter.waitFor((l) => l["ready"] === true);
+    const caller = startTs("examples/nats-etcd/caller.ts", env);
+    children.push(caller);
+    assert.equal(await caller.exited, 0, caller.stderr());
+    assert.ok(caller.lines.some((l) => l["text"] === "Hello Ada (registry nats, transport nats)"), JSON.stringify(caller.lines));
     await greeter.waitFor((l) => l["order"] === "42");
   });
 

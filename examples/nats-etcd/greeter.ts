@@ -5,7 +5,10 @@
 import { Service } from "@micro-ts/micro";
 
 const service = new Service({ name: "nats-etcd-greeter" });
-service.handle({ async hello(req: { name: string }) { return { msg: `Hello ${req.name} via etcd` }; } }, { name: "Greeter" });
+service.handle(
+  { async hello(req: { name: string }) { return { msg: `Hello ${req.name} (registry ${service.registry.name}, transport ${service.transport.name})` }; } },
+  { name: "Greeter" },
+);
 service.subscribe<{ id: string }>("orders.created", (order) => console.log(JSON.stringify({ order: order.id })), { queue: "greeter" });
 await service.start();
 console.log(JSON.stringify({ ready: true }));

@@ -129,7 +129,7 @@ export type { RemoteOptions } from "./util/remote.js";
 // Auth: accounts, tokens, rules and their enforcement (issue 5).
 export * from "./auth/index.js";
 
-export { loadPlugin, PLUGINS, LazyRegistry, LazyBroker, LazyStore } from "./service/plugins.js";
+export { loadPlugin, PLUGINS, LazyRegistry, LazyBroker, LazyStore, LazyTransport } from "./service/plugins.js";
 export type { PluginSpec } from "./service/plugins.js";
 
 // Debug: logs, stats, health, traces, Prometheus (issue 7).

@@ -16,7 +16,7 @@ import { memoryTransport } from "../transport/memory.js";
 import { tcpTransport } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
 import { badRequest } from "../errors/errors.js";
-import { LazyBroker, LazyRegistry, LazyStore, loadPlugin, PLUGINS } from "./plugins.js";
+import { LazyBroker, LazyRegistry, LazyStore, LazyTransport, loadPlugin, PLUGINS } from "./plugins.js";
 import { serviceBroker } from "../broker/service.js";
 import { serviceRegistry } from "../registry/service.js";
 import type { Store } from "../store/store.js";
@@ -102,8 +102,8 @@ function pick<T, A extends unknown[]>(
   const name = (process.env[env] || fallback).toLowerCase();
   const f = table[name];
   if (f) return f(...args);
-  if (plugin && kind !== "transport" && PLUGINS[kind][name]) return plugin(name, process.env[`${env}_ADDRESS`] || undefined);
-  const plugins = kind === "transport" ? [] : Object.keys(PLUGINS[kind]);
+  if (plugin && PLUGINS[kind][name]) return plugin(name, process.env[`${env}_ADDRESS`] || undefined);
+  const plugins = Object.keys(PLUGINS[kind]);
   throw badRequest(
     "micro.defaults",
     `unknown ${kind} "${name}" in ${env}; built in: ${Object.keys(table).join(", ")}${plugins.length ? `; plugins: ${plugins.join(", ")}` : ""}`,
@@ -149,7 +149,9 @@ export function defaultConfig(logger: Logger): Promise<Config> {
 }
 
 export function defaultTransport(logger: Logger): Transport {
-  return pick("transport", "MICRO_TRANSPORT", "tcp", TRANSPORTS, [logger]);
+  return pick("transport", "MICRO_TRANSPORT", "tcp", TRANSPORTS, [logger], (name, address) =>
+    new LazyTransport(name, () => loadPlugin<Transport>("transport", name, address)),
+  );
 }
 
 export function defaultBroker(registry: Registry, logger: Logger): Broker {

@@ -10,6 +10,7 @@ import { MicroError } from "../errors/errors.js";
 import type { Events } from "../events/events.js";
 import type { RegisterOptions, Registry, RegistryEvent, ServiceRecord, Watcher, WatchOptions } from "../registry/registry.js";
 import type { DeleteOptions, ListOptions, ReadOptions, Store, StoreRecord, WriteOptions } from "../store/store.js";
+import type { Connection, DialOptions, Handler, Listener, Transport } from "../transport/transport.js";
 import { AsyncQueue } from "../util/watcher.js";
 
 export interface PluginSpec {
@@ -21,7 +22,7 @@ export interface PluginSpec {
   options: (address: string | undefined, table: string) => Record<string, unknown>;
 }
 
-type Kind = "registry" | "broker" | "store" | "events";
+type Kind = "registry" | "broker" | "store" | "events" | "transport";
 
 const url = (scheme: string, def: string) => (a: string | undefined) => ({ url: a ? (a.includes("://") ? a : `${scheme}://${a}`) : def });
 const nats = (a: string | undefined) => ({ servers: a ?? "127.0.0.1:4222" });
@@ -41,6 +42,9 @@ export const PLUGINS: Record<Kind, Record<string, PluginSpec>> = {
   store: {
     postgres: { pkg: "@micro-ts/postgres", factory: "postgresStore", options: (a, table) => ({ ...url("postgres", "postgres://127.0.0.1:5432/micro")(a), table }) },
     redis: { pkg: "@micro-ts/redis", factory: "redisStore", options: (a, table) => ({ ...url("redis", "redis://127.0.0.1:6379")(a), table }) },
+  },
+  transport: {
+    nats: { pkg: "@micro-ts/nats", factory: "natsTransport", options: nats },
   },
   events: {
     nats: { pkg: "@micro-ts/nats", factory: "natsEvents", options: nats },
@@ -168,6 +172,24 @@ export class LazyStore implements Store {
   }
   async close(): Promise<void> {
     if (this.loaded) await (await this.loaded.catch(() => undefined))?.close();
+  }
+}
+
+/** A Transport that loads its implementation on first use. */
+export class LazyTransport implements Transport {
+  private loaded: Promise<Transport> | undefined;
+  constructor(
+    readonly name: string,
+    private readonly load: () => Promise<Transport>,
+  ) {}
+  private get t(): Promise<Transport> {
+    return (this.loaded ??= this.load());
+  }
+  async listen(address: string, handler: Handler): Promise<Listener> {
+    return (await this.t).listen(address, handler);
+  }
+  async dial(address: string, o?: DialOptions): Promise<Connection> {
+    return (await this.t).dial(address, o);
   }
 }
 

@@ -1,4 +1,5 @@
-// Validation and value encoding shared by every core store implementation.
+// Validation and value encoding shared by every store implementation, core and plugins
+// (exported as `@micro-ts/micro/store-codec`, so every store enforces the same rules).
 import { badRequest, payloadTooLarge } from "../errors/errors.js";
 import { MAX_KEY_BYTES, STORE_ERROR_ID, type StoreValue } from "./store.js";
 
@@ -72,11 +73,30 @@ export function checkCount(name: string, v: number | undefined): number | undefi
   return v;
 }
 
-/** Absolute expiry time (ms since epoch, 0 = never) from a TTL in ms. */
-export function expiresAt(ttl: number | undefined, now: number): number {
+/** A TTL in whole ms (0 = never); rejects (400) anything but a non-negative number. */
+export function checkTTL(ttl: number | undefined): number {
   if (ttl === undefined || ttl === 0) return 0;
   if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0) {
     throw badRequest(STORE_ERROR_ID, "expiry must be a non-negative number of ms");
   }
-  return now + Math.max(1, Math.ceil(ttl));
+  return Math.max(1, Math.ceil(ttl));
 }
+
+/** Absolute expiry time (ms since epoch, 0 = never) from a TTL in ms. */
+export function expiresAt(ttl: number | undefined, now: number): number {
+  const t = checkTTL(ttl);
+  return t === 0 ? 0 : now + t;
+}
+
+/** Checks a metadata object is JSON-able and returns its JSON text ("" for none). */
+export function metadataJSON(m: Record<string, unknown> | undefined): string {
+  if (m === undefined) return "";
+  if (typeof m !== "object" || m === null) throw badRequest(STORE_ERROR_ID, "metadata must be an object");
+  try {
+    return JSON.stringify(m);
+  } catch (e) {
+    throw badRequest(STORE_ERROR_ID, "metadata is not JSON-able", e);
+  }
+}
+
+export { STORE_ERROR_ID };

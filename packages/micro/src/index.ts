@@ -134,3 +134,4 @@ export type { PluginSpec } from "./service/plugins.js";
 
 // Debug: logs, stats, health, traces, Prometheus (issue 7).
 export * from "./debug/index.js";
+export { AsyncQueue } from "./util/watcher.js";

@@ -25,7 +25,7 @@ import {
 } from "@micro-ts/micro";
 import type { Etcd3, IKeyValue, Watcher as EtcdWatcher } from "etcd3";
 import { Connector, deadline, etcdError, type EtcdConnectOptions } from "./connection.js";
-import { AsyncQueue } from "./queue.js";
+import { AsyncQueue } from "@micro-ts/micro";
 
 const ID = "micro.registry.etcd";
 

@@ -30,7 +30,7 @@ import {
 import { StorageType, type KV, type KvEntry } from "nats";
 import { Connector, natsError, type NatsConnectOptions } from "./connection.js";
 import { encodeName } from "./names.js";
-import { AsyncQueue } from "./queue.js";
+import { AsyncQueue } from "@micro-ts/micro";
 
 const ID = "micro.registry.nats";
 

@@ -195,6 +195,8 @@ const GATEWAYS = havePeers
       { name: "gateway", variant: "raw-http", what: "bare node:http JSON server (the ceiling)", program: peer("raw-http.cjs"), ready: /^\d+/ },
       { name: "gateway", variant: "moleculer-web", what: "moleculer-web → greeter over Moleculer TCP", program: peer("moleculer-gateway.cjs"), ready: /^ready/ },
       { name: "gateway", variant: "ours", what: "micro gateway → greeter over tcp (2 processes), compiled JS", program: src("gateway-server.mjs"), ready: /^ready/, build: "packages/server/tsconfig.build.json" },
+      // auth on: every request carries `Authorization: Bearer <jwt>`, verified locally (EdDSA, cached key) + rules
+      { name: "gateway", variant: "ours-auth", what: "same, auth on: Bearer JWT verified locally + rule check per request", program: src("gateway-server.mjs"), ready: /^ready \d+\ntoken \S+$/, env: { BENCH_GATEWAY_AUTH: "1" }, token: true, build: "packages/server/tsconfig.build.json" },
     ]
   : [];
 const GATEWAY_SECONDS = 5;
@@ -278,6 +280,18 @@ async function coldStart() {
   }
 }
 
+/** One autocannon run of POST /greeter/hello against the gateway on `port`, with extra headers. */
+function ac(autocannon, port, headers = {}) {
+  return autocannon({
+    url: `http://127.0.0.1:${port}/greeter/hello`,
+    connections: GATEWAY_CONNECTIONS,
+    duration: GATEWAY_SECONDS,
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ name: "Ada" }),
+  });
+}
+
 async function gateways() {
   if (!GATEWAY || !wanted("gateway") || GATEWAYS.length === 0) return;
   const { default: autocannon } = await import("autocannon");
@@ -293,28 +307,24 @@ async function gateways() {
       }
     }
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, [g.program, String(port)], { cwd: here, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [g.program, String(port)], { cwd: here, env: { ...childEnv, ...(g.env ?? {}) }, stdio: ["ignore", "pipe", "pipe"] });
     try {
-      await new Promise((resolve, reject) => {
+      const out = await new Promise((resolve, reject) => {
         let out = "";
         const t = setTimeout(() => reject(new Error(`${g.variant}: not ready within 30 s`)), 30_000);
         child.stdout.on("data", (d) => {
           out += d;
           if (g.ready.test(out.trim())) {
             clearTimeout(t);
-            resolve();
+            resolve(out.trim());
           }
         });
         child.on("close", (code) => reject(new Error(`${g.variant} exited ${code}`)));
       });
-      const r = await autocannon({
-        url: `http://127.0.0.1:${port}/greeter/hello`,
-        connections: GATEWAY_CONNECTIONS,
-        duration: GATEWAY_SECONDS,
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name: "Ada" }),
-      });
+      const token = g.token ? /^token (\S+)$/m.exec(out)?.[1] : undefined;
+      if (g.token && !token) throw new Error(`${g.variant}: no token printed`);
+      const r = await ac(autocannon, port, token ? { authorization: `Bearer ${token}` } : {});
+      if (g.token && (r.non2xx > 0 || r.errors > 0)) throw new Error(`${g.variant}: ${r.non2xx} non-2xx, ${r.errors} errors: the token was not accepted`);
       log(`${key(g.name, g.variant)}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}`);
       record({ bench: g.name, variant: g.variant, what: g.what, unit: "req/s", value: Math.round(r.requests.average), p99ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, connections: GATEWAY_CONNECTIONS, seconds: GATEWAY_SECONDS });
     } catch (e) {
@@ -335,6 +345,7 @@ const RATIOS = [
   { name: "cold start to registered (ms)", a: "cold-start/dist", target: 200, atLeast: false, design: "DESIGN.md §8 asks < 300 ms" },
   { name: "ours-gateway / raw-http", a: "gateway/ours", b: "gateway/raw-http", target: 0.6, atLeast: true, design: "DESIGN.md §8 asks ≥ 0.8; issue 4 ≥ 0.6" },
   { name: "ours-gateway / moleculer-web", a: "gateway/ours", b: "gateway/moleculer-web", target: 2.5, atLeast: true },
+  { name: "ours-gateway-auth / ours-gateway", a: "gateway/ours-auth", b: "gateway/ours", target: 0.85, atLeast: true, design: "issue 5: auth on ≥ 85% of auth off" },
 ];
 
 function report() {

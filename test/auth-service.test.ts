@@ -14,6 +14,7 @@ import {
   Service,
   serviceAuth,
   serviceRegistry,
+  serviceToken,
   silentLogger,
   tcpTransport,
   type Account,
@@ -61,7 +62,7 @@ describe("auth on a micro server", () => {
     auths.push(a);
     const s = new Service({
       name,
-      registry: serviceRegistry({ address: server.address }),
+      registry: serviceRegistry({ address: server.address, token: serviceToken({ auth: a, credentials: creds }) }),
       transport: tcpTransport(),
       logger: silentLogger(),
       auth: { auth: a, credentials: creds, rulesTTL: 0 },

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
-import { Service, serviceAuth, serviceRegistry, silentLogger, tcpTransport, type Auth, type Context } from "@micro-ts/micro";
+import { Service, serviceAuth, serviceRegistry, serviceToken, silentLogger, tcpTransport, type Auth, type Context } from "@micro-ts/micro";
 import { micro, MICRO_BIN, type Result } from "./cli-helpers.js";
 import { ROOT } from "./helpers.js";
 
@@ -128,7 +128,7 @@ describe("auth through the CLI and the gateway", () => {
     greeterAuth = serviceAuth({ address: info.address, credentials: { id: "greeter", secret: svcSecret } });
     greeter = new Service({
       name: "greeter",
-      registry: serviceRegistry({ address: info.address }),
+      registry: serviceRegistry({ address: info.address, token: serviceToken({ auth: greeterAuth, credentials: { id: "greeter", secret: svcSecret } }) }),
       transport: tcpTransport(),
       logger: silentLogger(),
       auth: { auth: greeterAuth, credentials: { id: "greeter", secret: svcSecret }, rulesTTL: 0 },

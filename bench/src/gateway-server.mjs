@@ -1,11 +1,14 @@
 // Our API gateway in front of a greeter in a second process (like the peers' moleculer-gateway.cjs:
 // gateway process → service process over the tcp transport). Serves POST /greeter/hello.
 // Usage: node gateway-server.mjs [port=0]  — prints "ready <port>" once the route is live.
+// BENCH_GATEWAY_AUTH=1: the gateway requires a token (verified locally against the auth's
+// public keys, rules checked in process); an account granted greeter gets one, printed as
+// "token <jwt>" on the line after "ready".
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { memoryRegistry, RpcClient, tcpTransport } from "@micro-ts/micro";
-import { createGateway } from "@micro-ts/server";
+import { localVerifier, memoryRegistry, memoryStore, newAuth, RpcClient, tcpTransport } from "@micro-ts/micro";
+import { createGateway, gatewayAuthorize } from "@micro-ts/server";
 
 const port = Number(process.argv[2] || 0);
 const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL("greeter-server.mjs", import.meta.url))], {
@@ -27,13 +30,27 @@ await registry.register({
   nodes: [{ id: "greeter-bench", address: registered.address }],
 });
 const client = new RpcClient({ registry, transport: tcpTransport() });
-const gateway = createGateway({ client, registry });
+let auth, token;
+if (process.env.BENCH_GATEWAY_AUTH === "1") {
+  auth = newAuth({ store: memoryStore() });
+  await auth.generate("bench", { secret: "bench-secret-1", scopes: ["greeter.user"] });
+  await auth.grant({ id: "bench-greeter", scope: "greeter.user", resource: { type: "service", name: "greeter", endpoint: "*" }, access: "granted", priority: 0 });
+  token = (await auth.token({ id: "bench", secret: "bench-secret-1" })).accessToken;
+}
+const gateway = createGateway({
+  client,
+  registry,
+  ...(auth ? { authorize: gatewayAuthorize({ auth, verifier: localVerifier({ keys: () => auth.publicKeys() }) }) } : {}),
+});
 const address = await gateway.listen(`127.0.0.1:${port}`);
-console.log(`ready ${address.split(":").pop()}`);
+console.log(`ready ${address.split(":").pop()}${token ? `\ntoken ${token}` : ""}`);
 
 const stop = () => {
   child.kill("SIGTERM");
-  void gateway.close().finally(() => process.exit(0));
+  void gateway
+    .close()
+    .then(() => auth?.close())
+    .finally(() => process.exit(0));
 };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

@@ -44,7 +44,7 @@ export class Platform {
   ) {
     const transport = tcpTransport();
     this.core = new RpcClient({ registry: memoryRegistry(), transport, callDefaults: { timeout, retries: 0 } });
-    this.registry = serviceRegistry({ address, timeout, transport });
+    this.registry = serviceRegistry({ address, timeout, transport, token }); // with auth on, the registry wants a token too
     this.client = new RpcClient({ registry: this.registry, transport, callDefaults: { timeout, retries: 1 } });
     this.core.use(bearer(token));
     this.client.use(bearer(token));

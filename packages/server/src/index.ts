@@ -23,6 +23,7 @@ export {
   gatewayAuthorize,
   gatewayResource,
   checkRules,
+  withServiceAccounts,
   shouldEnableAuth,
   isLoopback,
 } from "./services/auth.js";

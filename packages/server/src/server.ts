@@ -47,7 +47,7 @@ import { Proxy } from "./services/proxy.js";
 import { RegistryHandler } from "./services/registry.js";
 import { StoreHandler } from "./services/store.js";
 // --- auth (issue 5) ---
-import { AuthHandler, bootstrapAuth, coreAuthMiddleware, gatewayAuthorize, shouldEnableAuth } from "./services/auth.js";
+import { AuthHandler, bootstrapAuth, coreAuthMiddleware, gatewayAuthorize, shouldEnableAuth, withServiceAccounts } from "./services/auth.js";
 // --- end auth ---
 // --- dashboard (issue 7) ---
 import { createReadStream, statSync } from "node:fs";
@@ -177,7 +177,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const address = await rpc.start();
   // The local runtime (`micro run`): the services it starts are pointed at this server.
   const runtime = localRuntime({ dataDir: join(dataDir, "runtime"), env: { MICRO_SERVER: address } });
-  rpc.handle(new RuntimeHandler(runtime), { name: "Runtime" });
+  // auth (issue 5): with auth on, each service it starts gets a service account (MICRO_AUTH_ID/SECRET).
+  rpc.handle(new RuntimeHandler(decision.enabled ? withServiceAccounts(runtime, auth) : runtime), { name: "Runtime" });
 
   // One record per core service, all on this listener, so `micro services` shows them.
   const records: ServiceRecord[] = CORE_SERVICES.map((name) => {

@@ -40,7 +40,9 @@ class ServiceAuth implements Auth {
   private readonly namespace: string;
 
   constructor(opts: ServiceAuthClientOptions) {
-    this.remote = new Remote(AUTH_SERVICE, opts);
+    // The token goes on the non-public endpoints only (below), so the Remote gets none.
+    const { token: _token, credentials: _credentials, ...remote } = opts;
+    this.remote = new Remote(AUTH_SERVICE, remote);
     this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.bearer = opts.token ?? (opts.credentials ? serviceToken({ auth: this, credentials: { namespace: this.namespace, ...opts.credentials } }) : undefined);
   }

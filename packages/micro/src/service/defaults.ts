@@ -31,6 +31,9 @@ import type { Config, Source } from "../config/config.js";
 import { newConfig } from "../config/default.js";
 import { envSource } from "../config/sources.js";
 import { serviceSource } from "../config/service.js";
+import { serviceAuth } from "../auth/service.js";
+import { serviceToken } from "../auth/middleware.js";
+import type { Auth } from "../auth/auth.js";
 
 type Factory<T, A extends unknown[]> = (...args: A) => T;
 
@@ -39,6 +42,38 @@ const DEFAULT_REGISTRY = "mdns";
 /** The `micro server` a service uses for everything it was not given (MICRO_SERVER=host:port). */
 export function microServer(): string | undefined {
   return process.env["MICRO_SERVER"] || undefined;
+}
+
+/** The service account a `micro server` with auth on gave this process (MICRO_AUTH_ID, MICRO_AUTH_SECRET). */
+export function serverCredentials(): { id: string; secret: string } | undefined {
+  const id = process.env["MICRO_AUTH_ID"];
+  const secret = process.env["MICRO_AUTH_SECRET"];
+  return id && secret ? { id, secret } : undefined;
+}
+
+let sharedLogin: { key: string; auth: Auth; token: () => Promise<string> } | undefined;
+
+/**
+ * With MICRO_SERVER and MICRO_AUTH_ID/MICRO_AUTH_SECRET: the server's auth service (as this
+ * service account) and a token source for it, shared by the process, so every service-backed
+ * client and outgoing call carries one token (logged in on first use, refreshed before expiry).
+ */
+export function serverLogin(): { auth: Auth; token: () => Promise<string> } | undefined {
+  const address = microServer();
+  const creds = serverCredentials();
+  if (!address || !creds) return undefined;
+  const key = `${address}\0${creds.id}\0${creds.secret}`;
+  if (sharedLogin?.key !== key) {
+    const auth = serviceAuth({ address, credentials: creds });
+    sharedLogin = { key, auth, token: serviceToken({ auth, credentials: creds }) };
+  }
+  return { auth: sharedLogin.auth, token: sharedLogin.token };
+}
+
+/** `{ token }` for the service-backed clients when this process has a service account. */
+function serverToken(): { token?: () => Promise<string | undefined> } {
+  const login = serverLogin();
+  return login ? { token: login.token } : {};
 }
 
 function needServer(env: string): string {
@@ -53,7 +88,7 @@ let sharedMemory: { registry?: Registry; transport?: Transport; broker?: Broker 
 export const REGISTRIES: Record<string, Factory<Registry, [Logger]>> = {
   mdns: () => mdnsRegistry(),
   memory: () => (sharedMemory.registry ??= memoryRegistry()),
-  service: () => serviceRegistry({ address: needServer("MICRO_REGISTRY") }),
+  service: () => serviceRegistry({ address: needServer("MICRO_REGISTRY"), ...serverToken() }),
 };
 
 export const TRANSPORTS: Record<string, Factory<Transport, [Logger]>> = {
@@ -65,20 +100,20 @@ export const TRANSPORTS: Record<string, Factory<Transport, [Logger]>> = {
 export const BROKERS: Record<string, Factory<Broker, [Registry, Logger]>> = {
   http: (registry, logger) => httpBroker({ registry, logger }),
   memory: () => (sharedMemory.broker ??= memoryBroker()),
-  service: (_registry, logger) => serviceBroker({ address: needServer("MICRO_BROKER"), logger }),
+  service: (_registry, logger) => serviceBroker({ address: needServer("MICRO_BROKER"), logger, ...serverToken() }),
 };
 
 /** Stores by name; the table is the service's name. */
 export const STORES: Record<string, Factory<Store, [string, Logger]>> = {
   file: (table, logger) => fileStore({ table, logger }),
   memory: (table) => memoryStore({ table }),
-  service: (table) => serviceStore({ address: needServer("MICRO_STORE"), table }),
+  service: (table) => serviceStore({ address: needServer("MICRO_STORE"), table, ...serverToken() }),
 };
 
 export const EVENTS: Record<string, Factory<Events | Promise<Events>, [Logger]>> = {
   file: (logger) => fileEvents({ logger }),
   memory: () => memoryEvents(),
-  service: () => serviceEvents({ address: needServer("MICRO_EVENTS") }),
+  service: () => serviceEvents({ address: needServer("MICRO_EVENTS"), ...serverToken() }),
 };
 
 /** True for the process-wide memory defaults, which no single service may close. */
@@ -89,6 +124,7 @@ export function isSharedDefault(x: object): boolean {
 /** For tests: forget the process-wide memory defaults. */
 export function resetMemoryDefaults(): void {
   sharedMemory = {};
+  sharedLogin = undefined;
 }
 
 function pick<T, A extends unknown[]>(
@@ -142,7 +178,7 @@ export function defaultEvents(logger: Logger): Promise<Events> {
 export function defaultConfig(logger: Logger): Promise<Config> {
   const sources: Source[] = [];
   const kind = (process.env["MICRO_CONFIG"] || orServer("env")).toLowerCase();
-  if (kind === "service") sources.push(serviceSource({ address: needServer("MICRO_CONFIG") }));
+  if (kind === "service") sources.push(serviceSource({ address: needServer("MICRO_CONFIG"), ...serverToken() }));
   else if (kind !== "env") throw badRequest("micro.defaults", `unknown config "${kind}" in MICRO_CONFIG; built in: env, service`);
   sources.push(envSource());
   return newConfig({ sources, logger });

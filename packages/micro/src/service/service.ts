@@ -25,7 +25,7 @@ import type { Store } from "../store/store.js";
 import { storeSync } from "../sync/store.js";
 import type { Sync } from "../sync/sync.js";
 // --- auth (issue 5) ---
-import { installServiceAuth, type ServiceAuthOptions } from "../auth/middleware.js";
+import { authClientMiddleware, installServiceAuth, type ServiceAuthOptions } from "../auth/middleware.js";
 // --- end auth ---
 // --- debug (issue 7) ---
 import { ServiceDebug } from "../debug/service-debug.js";
@@ -39,6 +39,7 @@ import {
   defaultRegistry,
   defaultSelector,
   defaultStore,
+  serverLogin,
   defaultTransport,
   envNumber,
   isSharedDefault,
@@ -180,6 +181,11 @@ export class Service {
     // --- end debug ---
     // --- auth (issue 5) ---
     if (opts.auth) installServiceAuth(this, opts.auth);
+    else {
+      // Started by a `micro server` with auth on: outgoing calls carry the service account's token.
+      const login = serverLogin();
+      if (login) this.useClient(authClientMiddleware({ token: login.token }));
+    }
     // --- end auth ---
   }
 

@@ -18,6 +18,11 @@ export interface RemoteOptions {
   transport?: Transport;
   /** Per-call timeout, in ms. @default 5000 */
   timeout?: number;
+  /**
+   * The token calls carry as `authorization: Bearer <token>` (a server with auth on refuses
+   * calls without one), e.g. a service account's `serviceToken(...)`. Undefined sends none.
+   */
+  token?: () => Promise<string | undefined>;
 }
 
 /** The first item of every core-service stream: the server has set the stream up. */
@@ -65,13 +70,41 @@ export class Remote {
     return serviceUnavailable(`micro.${this.service}`, `the service-backed ${this.service} is closed`);
   }
 
-  call<T>(endpoint: string, req: unknown, o: CallOptions = {}): Promise<T> {
-    if (this.closed) return Promise.reject(this.closedError());
-    return this.client.call<T>(this.service, endpoint, req, { ...o, address: this.opts.address });
+  /** `o.metadata` with this client's token, unless the caller set an authorization of its own. */
+  private async withToken(md: Record<string, string> | undefined): Promise<Record<string, string> | undefined> {
+    if (!this.opts.token || (md && Object.keys(md).some((k) => k.toLowerCase() === "authorization"))) return md;
+    const t = await this.opts.token();
+    return t ? { ...(md ?? {}), authorization: `Bearer ${t}` } : md;
+  }
+
+  async call<T>(endpoint: string, req: unknown, o: CallOptions = {}): Promise<T> {
+    if (this.closed) throw this.closedError();
+    const metadata = await this.withToken(o.metadata);
+    return this.client.call<T>(this.service, endpoint, req, { ...o, ...(metadata ? { metadata } : {}), address: this.opts.address });
   }
 
   stream<T>(endpoint: string, req: unknown, signal?: AbortSignal): ResponseStream<T> {
-    return this.client.stream<T>(this.service, endpoint, req, { address: this.opts.address, retries: 0, ...(signal ? { signal } : {}) });
+    const base = { address: this.opts.address, retries: 0, ...(signal ? { signal } : {}) };
+    if (!this.opts.token) return this.client.stream<T>(this.service, endpoint, req, base);
+    // The token is fetched when iteration starts (it may need a login first).
+    let inner: ResponseStream<T> | undefined;
+    let cancelled = false;
+    const open = async () => {
+      const metadata = await this.withToken(undefined);
+      return this.client.stream<T>(this.service, endpoint, req, { ...base, ...(metadata ? { metadata } : {}) });
+    };
+    return {
+      cancel: () => {
+        cancelled = true;
+        inner?.cancel();
+      },
+      async *[Symbol.asyncIterator]() {
+        const s = await open();
+        inner = s;
+        if (cancelled) return void s.cancel();
+        yield* s;
+      },
+    };
   }
 
   /** Drops the connections; `final` makes every later call reject with 503. */

@@ -7,6 +7,7 @@
  * account whose generated password is printed once, and rules exposing nothing but login),
  * the middleware guarding these endpoints, and the gateway's `authorize` hook.
  */
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import {
   authServerMiddleware,
@@ -21,6 +22,7 @@ import {
   type GenerateOptions,
   type NamespaceOptions,
   type Rule,
+  type Runtime,
   type ServerMiddleware,
   type TokenOptions,
 } from "@micro-ts/micro";
@@ -98,7 +100,10 @@ export class AuthHandler {
 /**
  * The rules a fresh namespace starts with: nothing is public but login (and the public keys,
  * public by nature, so services can verify tokens before they have one); any account may
- * inspect its own token and read the rules (services enforce them); scope "admin" reaches everything.
+ * inspect its own token, read the rules (services enforce them) and discover services
+ * (Registry.GetService/ListServices/Watch); scope "service" (the accounts
+ * the server gives the services it runs) reaches what services need: the registry, broker,
+ * store, config and events; scope "admin" reaches everything.
  */
 export const DEFAULT_RULES: readonly Rule[] = Object.freeze([
   { id: "default-admin", scope: "admin", resource: { type: "*", name: "*", endpoint: "*" }, access: "granted", priority: 0 },
@@ -106,6 +111,13 @@ export const DEFAULT_RULES: readonly Rule[] = Object.freeze([
   { id: "default-public-keys", scope: "", resource: { type: "service", name: "auth", endpoint: "Auth.PublicKeys" }, access: "granted", priority: 0 },
   { id: "default-inspect", scope: "*", resource: { type: "service", name: "auth", endpoint: "Auth.Inspect" }, access: "granted", priority: 0 },
   { id: "default-rules", scope: "*", resource: { type: "service", name: "auth", endpoint: "Auth.Rules" }, access: "granted", priority: 0 },
+  // Any account may discover services (to call what other rules let it call).
+  ...(["Registry.GetService", "Registry.ListServices", "Registry.Watch"] as const).map(
+    (endpoint): Rule => ({ id: `default-discovery-${endpoint.slice(9).toLowerCase()}`, scope: "*", resource: { type: "service", name: "registry", endpoint }, access: "granted", priority: 0 }),
+  ),
+  ...(["registry", "broker", "store", "config", "events"] as const).map(
+    (name): Rule => ({ id: `default-service-${name}`, scope: "service", resource: { type: "service", name, endpoint: "*" }, access: "granted", priority: 0 }),
+  ),
 ] satisfies Rule[]);
 
 export interface BootstrapOptions {
@@ -145,9 +157,14 @@ function coreResource(endpoint: string): AuthResource {
   return { type: "service", name: (dot > 0 ? endpoint.slice(0, dot) : endpoint).toLowerCase(), endpoint };
 }
 
+/** The handlers of the core services on the server's RPC listener (calls for others go to the proxy). */
+const CORE_ENDPOINT = /^(registry|broker|store|config|events|runtime|auth)\./i;
+
 /**
- * Guards the `Auth.*` endpoints on the server's RPC listener with the rules (the other core
- * services are not guarded yet). Tokens are checked by `auth.inspect` (in process, authoritative).
+ * Guards every core-service endpoint (`Registry.*`, `Broker.*`, `Store.*`, `Config.*`,
+ * `Events.*`, `Runtime.*`, `Auth.*`) on the server's RPC listener with the rules, each checked
+ * as `{ service, <lowercased handler>, <endpoint> }`. Tokens are checked by `auth.inspect`
+ * (in process, authoritative).
  */
 export function coreAuthMiddleware(auth: Auth, o: { namespace?: string; rulesTTL?: number } = {}): ServerMiddleware {
   return authServerMiddleware({
@@ -155,9 +172,54 @@ export function coreAuthMiddleware(auth: Auth, o: { namespace?: string; rulesTTL
     rules: auth,
     namespace: o.namespace ?? "micro",
     rulesTTL: o.rulesTTL ?? 1000,
-    applies: (req) => /^auth\./i.test(req.endpoint),
+    applies: (req) => CORE_ENDPOINT.test(req.endpoint),
     resource: (req) => coreResource(req.endpoint),
   });
+}
+
+/**
+ * The server's runtime with auth on: every service it creates gets a service account of its own
+ * (id `svc-<name>-<random>`, type and scope "service", a generated secret), handed to the process
+ * as MICRO_AUTH_ID / MICRO_AUTH_SECRET, and deleted when the service is (or fails to start).
+ */
+export function withServiceAccounts(runtime: Runtime, auth: Auth, o: NamespaceOptions = {}): Runtime {
+  const ns = o.namespace !== undefined ? { namespace: o.namespace } : {};
+  const owned = new Map<string, string>();
+  const drop = async (id: string) => {
+    try {
+      await auth.deleteAccount(id, ns);
+    } catch {
+      // Already gone.
+    }
+  };
+  return {
+    async create(resource, opts) {
+      const name = String(resource?.name ?? "").replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 200);
+      const id = `svc-${name || "service"}-${randomBytes(6).toString("hex")}`;
+      const account = await auth.generate(id, { ...ns, type: "service", scopes: ["service"], metadata: { created_by: "micro server", service: String(resource?.name ?? "") } });
+      // The server's credentials win over any the resource brings.
+      const env = { ...(resource.env ?? {}), MICRO_AUTH_ID: account.id, MICRO_AUTH_SECRET: account.secret ?? "" };
+      try {
+        await runtime.create({ ...resource, env }, opts);
+      } catch (e) {
+        await drop(id);
+        throw e;
+      }
+      const old = owned.get(resource.name);
+      owned.set(resource.name, id);
+      if (old) await drop(old);
+    },
+    read: (r) => runtime.read(r),
+    update: (n) => runtime.update(n),
+    async delete(n) {
+      await runtime.delete(n);
+      const id = owned.get(n);
+      owned.delete(n);
+      if (id) await drop(id);
+    },
+    logs: (n, l) => runtime.logs(n, l),
+    stop: () => runtime.stop(),
+  };
 }
 
 /** The resource a gateway request is checked as. */

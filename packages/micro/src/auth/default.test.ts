@@ -188,4 +188,21 @@ describe("newAuth", () => {
     await a.verify(undefined, { type: "service", name: "x", endpoint: "Y.Z" });
     assert.equal((await a.inspect("anything")).issuer, "micro");
   });
+
+  it("a local verifier remembers verified tokens only until they expire, and never a refused one", async () => {
+    const { auth } = make();
+    await auth.generate("ada", { secret: "correct horse" });
+    const t = await auth.token({ id: "ada", secret: "correct horse" }, { expiry: 1000 });
+    const verifier = localVerifier({ keys: () => auth.publicKeys(), leeway: 0 });
+    const a = await verifier.inspect(t.accessToken);
+    assert.equal(a.id, "ada");
+    assert.equal(await verifier.inspect(t.accessToken), a, "served from the cache");
+    assert.ok(Object.isFrozen(a), "a cached account cannot be changed by one caller for the next");
+    const forged = t.accessToken.slice(0, -4) + (t.accessToken.endsWith("AAAA") ? "BBBB" : "AAAA");
+    assert.equal(await code(verifier.inspect(forged)), 401);
+    assert.equal(await code(verifier.inspect(forged)), 401, "a refused token is checked again, not remembered");
+    const exp = JSON.parse(Buffer.from(t.accessToken.split(".")[1]!, "base64url").toString()).exp as number;
+    await sleep(Math.max(0, exp * 1000 - Date.now()) + 50);
+    assert.equal(await code(verifier.inspect(t.accessToken)), 401, "expired tokens fall out of the cache");
+  });
 });

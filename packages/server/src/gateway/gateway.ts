@@ -79,7 +79,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     },
   };
   const ws = new WsGateway(shared);
-  const fast = !o.authorize && !shared.cors;
+  // The hot path skips the general routing for a cached route; CORS needs the full path.
+  const fast = !shared.cors;
   let server: Server | undefined;
   let closed = false;
 
@@ -215,7 +216,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // hot path: a cached route, no authorize hook, no CORS
     if (fast && (method === "POST" || method === "GET")) {
       const t = router.cached(pathname);
-      if (t) return call(req, res, t, query, undefined);
+      if (t) {
+        const account = o.authorize ? await shared.authorize(req, { kind: "call", service: t.service, endpoint: t.endpoint, stream: t.stream }) : undefined;
+        return call(req, res, t, query, account);
+      }
     }
     if (!pathname.startsWith("/")) throw errors.badRequest("gateway", "invalid request target");
     if (method === "OPTIONS") return preflight(req, res);

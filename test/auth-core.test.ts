@@ -93,6 +93,16 @@ describe("micro server with auth guards every core service", () => {
     const body = JSON.parse(text) as { value: unknown; event: string };
     assert.equal(body.value, 42, "the store answered the service's own token");
     assert.equal((await gw()).status, 401);
+    // Called directly on its own port, past the gateway: no token, no answer.
+    const node = (await server.registry.getService("pinger"))[0]!.nodes[0]!;
+    await assert.rejects(
+      client.call("pinger", "Ping.Remember", { key: "k", value: 1 }, { address: node.address }),
+      (e: unknown) => e instanceof MicroError && e.code === 401,
+    );
+    assert.equal(
+      ((await client.call<{ value: unknown }>("pinger", "Ping.Remember", { key: "k", value: 7 }, { address: node.address, metadata: { authorization: `Bearer ${admin}` } })).value),
+      7,
+    );
 
     await call("runtime", "Runtime.Delete", { name: "auth-pinger" }, admin);
     assert.ok(!(await server.auth.accounts()).some((a) => a.id === svc.id), "the account goes with the service");

@@ -25,7 +25,7 @@ import type { Store } from "../store/store.js";
 import { storeSync } from "../sync/store.js";
 import type { Sync } from "../sync/sync.js";
 // --- auth (issue 5) ---
-import { authClientMiddleware, installServiceAuth, type ServiceAuthOptions } from "../auth/middleware.js";
+import { installServiceAuth, type ServiceAuthOptions } from "../auth/middleware.js";
 // --- end auth ---
 // --- debug (issue 7) ---
 import { ServiceDebug } from "../debug/service-debug.js";
@@ -39,6 +39,7 @@ import {
   defaultRegistry,
   defaultSelector,
   defaultStore,
+  serverCredentials,
   serverLogin,
   defaultTransport,
   envNumber,
@@ -182,9 +183,11 @@ export class Service {
     // --- auth (issue 5) ---
     if (opts.auth) installServiceAuth(this, opts.auth);
     else {
-      // Started by a `micro server` with auth on: outgoing calls carry the service account's token.
+      // Started by a `micro server` with auth on: incoming calls need a token the server's rules
+      // accept (verified locally with its public keys), outgoing calls carry the service account's.
       const login = serverLogin();
-      if (login) this.useClient(authClientMiddleware({ token: login.token }));
+      const creds = serverCredentials();
+      if (login && creds) installServiceAuth(this, { auth: login.auth, credentials: creds });
     }
     // --- end auth ---
   }

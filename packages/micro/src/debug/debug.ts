@@ -148,6 +148,8 @@ export interface DebugOptions {
    * traced. @default MICRO_TRACE_SAMPLE, else 0: tracing costs nothing until someone asks.
    */
   sample?: number;
+  /** Called with every finished span: an exporter hook (e.g. `otelExporter(...).onSpan` from `@micro-ts/otel`). */
+  onSpan?: (s: Span) => void;
   /** Collect per-endpoint stats. @default true */
   stats?: boolean;
   /**

@@ -38,7 +38,11 @@ export class ServiceDebug implements DebugSource {
     this.service = o.service;
     this.logger = o.logger;
     this.collector = new Stats({ service: o.service, ...(o.version ? { version: o.version } : {}), ...(o.id ? { id: o.id } : {}) });
-    this.tracer = new Tracer({ service: o.service, ...(o.traceBufferSize !== undefined ? { size: o.traceBufferSize } : {}) });
+    this.tracer = new Tracer({
+      service: o.service,
+      ...(o.traceBufferSize !== undefined ? { size: o.traceBufferSize } : {}),
+      ...(o.onSpan ? { onSpan: o.onSpan } : {}),
+    });
     for (const [name, fn] of Object.entries(o.checks ?? {})) this.check(name, fn);
   }
 

@@ -24,6 +24,9 @@ import {
   RpcClient,
   RpcServer,
   tcpTransport,
+  prometheusText,
+  PROMETHEUS_CONTENT_TYPE,
+  type StatsSnapshot,
   type Broker,
   type Events,
   type Logger,
@@ -216,7 +219,27 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         }),
       { logger },
     );
-    gateway = createGateway({ ...(opts.gateway ?? {}), ...gatewayAuth, routes: { ...(opts.gateway?.routes ?? {}), mcp }, client, registry, events, logger });
+    // GET /metrics: Prometheus text of every registered service (Debug.Stats of one node each).
+    // With auth on it is not mounted: scrape the services' own metrics listeners instead.
+    const metrics = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      if (req.method !== "GET") {
+        res.writeHead(405, { "content-type": "application/json" }).end(JSON.stringify(dashboardErrors.methodNotAllowed("gateway", "GET /metrics").toJSON()));
+        return;
+      }
+      const snaps: StatsSnapshot[] = [];
+      const skip = new Set<string>([...CORE_SERVICES, "micro.http.broker"]);
+      for (const svc of await registry.listServices()) {
+        if (skip.has(svc.name)) continue;
+        skip.add(svc.name);
+        const node = (await registry.getService(svc.name).catch(() => []))[0]?.nodes[0];
+        if (!node) continue;
+        const snap = await client.call<StatsSnapshot>(svc.name, "Debug.Stats", {}, { address: node.address, timeout: 2000, retries: 0 }).catch(() => undefined);
+        if (snap) snaps.push(snap);
+      }
+      res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(prometheusText(snaps));
+    };
+    const routes = { ...(opts.gateway?.routes ?? {}), mcp, ...(decision.enabled ? {} : { metrics }) };
+    gateway = createGateway({ ...(opts.gateway ?? {}), ...gatewayAuth, routes, client, registry, events, logger });
     gatewayAddress = await gateway.listen(opts.gatewayAddress ?? "127.0.0.1:8080");
   }
   // --- dashboard (issue 7): the web UI, with the gateway mounted under /api on the same origin ---

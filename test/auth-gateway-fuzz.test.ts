@@ -9,13 +9,13 @@ import assert from "node:assert/strict";
 import { createHmac, generateKeyPairSync, randomUUID, sign, type KeyObject } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { errors, Service, silentLogger, tcpTransport } from "@micro-ts/micro";
 import { startServer, type RunningServer } from "@micro-ts/server";
+import { isObjectJson, rawRequest, sendRaw } from "./fixtures/raw-http.js";
 
 const SEED = Number(process.env["FUZZ_SEED"] ?? 5151);
 const PER_KIND = Number(process.env["FUZZ_PER_KIND"] ?? 1200);
@@ -43,46 +43,8 @@ interface Case {
   expect?: number;
 }
 
-/** Sends raw bytes; resolves with the status of the first response (0 if the server closed without one). */
-function send(port: number, c: Case, ms = 10_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, "127.0.0.1");
-    let buf = "";
-    const t = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`${c.kind}: no answer within ${ms} ms: ${JSON.stringify(c.data.subarray(0, 160).toString("latin1"))}`));
-    }, ms);
-    const finish = () => {
-      clearTimeout(t);
-      sock.destroy();
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(buf);
-      resolve(m ? Number(m[1]) : 0);
-    };
-    sock.on("data", (d) => {
-      buf += d.toString("latin1");
-      if (/^HTTP\/1\.1 \d{3}/.test(buf) && buf.includes("\r\n\r\n")) finish();
-    });
-    sock.on("error", () => finish());
-    sock.on("close", () => finish());
-    sock.write(c.data);
-  });
-}
-
-function request(method: string, path: string, body: Buffer | string = "", headers: Record<string, string> = {}): Buffer {
-  const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  const h = { host: "x", "content-type": "application/json", "content-length": String(b.length), connection: "close", ...headers };
-  const head = `${method} ${path} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, "latin1"), b]);
-}
-
-const isObjectJson = (b: Buffer | string) => {
-  try {
-    const v: unknown = JSON.parse(b.toString());
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-};
+const send = (port: number, c: Case, ms = 10_000) => sendRaw(port, c, ms);
+const request = rawRequest;
 
 const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 const now = () => Math.floor(Date.now() / 1000);

@@ -2,10 +2,10 @@
 // invalid methods, garbage request lines, slowloris bodies) thrown at the gateway over raw
 // sockets while valid calls keep succeeding. Every answer must be a 4xx/5xx, the process stays up.
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { json, req, startStack, type Stack } from "./fixtures/gateway-stack.js";
+import { isObjectJson, rawRequest, sendRaw } from "./fixtures/raw-http.js";
 
 const SEED = Number(process.env["FUZZ_SEED"] ?? 4242);
 const PER_KIND = Number(process.env["FUZZ_PER_KIND"] ?? 300);
@@ -19,48 +19,8 @@ interface Case {
   hold?: boolean;
 }
 
-/** Sends raw bytes; resolves with the status of the first response (0 if the server closed without one). */
-function send(port: number, c: Case, ms = 8000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, "127.0.0.1");
-    let buf = "";
-    const t = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`${c.kind}: no answer within ${ms} ms: ${JSON.stringify(c.data.subarray(0, 120).toString("latin1"))}`));
-    }, ms);
-    const finish = () => {
-      clearTimeout(t);
-      sock.destroy();
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(buf);
-      resolve(m ? Number(m[1]) : 0);
-    };
-    sock.on("data", (d) => {
-      buf += d.toString("latin1");
-      if (/^HTTP\/1\.1 \d{3}/.test(buf) && buf.includes("\r\n\r\n")) finish();
-    });
-    sock.on("error", () => finish());
-    sock.on("close", () => finish());
-    // no half-close: node's server drops a request whose client sent FIN before the reply
-    sock.write(c.data);
-  });
-}
-
-function request(method: string, path: string, body: Buffer | string = "", headers: Record<string, string> = {}): Buffer {
-  const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  const h = { host: "x", "content-type": "application/json", "content-length": String(b.length), connection: "close", ...headers };
-  const head = `${method} ${path} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, "latin1"), b]);
-}
-
-/** Not a valid request: JSON that parses to an object would be a legitimate call. */
-const isObjectJson = (b: Buffer | string) => {
-  try {
-    const v: unknown = JSON.parse(b.toString());
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-};
+const send = (port: number, c: Case, ms = 8000) => sendRaw(port, c, ms);
+const request = rawRequest;
 
 const hostileSegment = fc.oneof(
   fc.constantFrom("..", "%2e%2e", "%2E%2e", ".%2e", "%00", "a%00b", "%zz", "%", "%2f", "a%2Fb", "\\", "..\\..", "%c0%ae", "%ff", "~", "a b", "<script>", "'", "*"),
